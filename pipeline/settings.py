@@ -1,0 +1,118 @@
+"""One settings object for every process; each field is read from the env var of the same name.
+
+Embedded mode (the default) points at the loopback broker and an in-process chdb engine that
+`python -m pipeline stack` starts; production changes only these variables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Environment variable = upper-cased field name (e.g. ``KAFKA_BOOTSTRAP_SERVERS``)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    # --- Kafka -------------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field("127.0.0.1:19092", description="Comma-separated host:port list.")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka security protocol."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL mechanism when the protocol is SASL_*."
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user.")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (never logged).")
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle for SSL / SASL_SSL.")
+    kafka_ssl_certfile: Path | None = Field(None, description="Client certificate for mutual TLS.")
+    kafka_ssl_keyfile: Path | None = Field(None, description="Client key for mutual TLS.")
+    topic_prefix: str = Field("", description="Namespace for every topic, e.g. 'backtest-1.'.")
+    topic_partitions: int = Field(4, ge=1, description="Partitions when the pipeline creates topics.")
+    topic_replication: int = Field(1, ge=1, description="Replication factor when the pipeline creates topics.")
+    app_id: str = Field("pd-monitor", description="Faust app id = consumer group id.")
+
+    # --- ClickHouse ----------------------------------------------------------------------------
+    clickhouse_url: str | None = Field(
+        None, description="http(s)://user:pass@host:8123 or chdb:///abs/path; default chdb under DATA_DIR."
+    )
+    clickhouse_database: str = Field("pd", description="Database holding every table; a backtest uses its own.")
+    clickhouse_ttl_days: int = Field(365, ge=1, description="Retention of enriched posts.")
+
+    # --- processing ----------------------------------------------------------------------------
+    max_text_chars: int = Field(5000, ge=1, description="Posts with longer text go to the DLQ.")
+    max_message_bytes: int = Field(256 * 1024, ge=1024, description="Raw messages over this go to the DLQ.")
+    batch_size: int = Field(256, ge=1, description="Max posts per enrichment batch (stream.take).")
+    batch_within_s: float = Field(0.2, gt=0, description="Max wait to fill a batch.")
+    enrich_deadline_s: float = Field(1.0, gt=0, description="Model time budget per batch before lexical fallback.")
+    enricher: Literal["auto", "transformer", "lexical"] = Field(
+        "auto", description="auto = transformer when models/build exists, else lexical."
+    )
+    dedupe_capacity: int = Field(200_000, ge=1000, description="Post ids remembered per worker for duplicate checks.")
+
+    # --- files ---------------------------------------------------------------------------------
+    data_dir: Path = Field(PROJECT_ROOT / "var", description="Embedded broker/ClickHouse state and logs.")
+    model_dir: Path = Field(PROJECT_ROOT / "models" / "build", description="Converted encoder + trained heads.")
+    taxonomy_path: Path = Field(PROJECT_ROOT / "models" / "taxonomy.yaml", description="Topic taxonomy (YAML).")
+    watches_dir: Path = Field(PROJECT_ROOT / "models" / "watches", description="Directory of watch YAML files.")
+    alert_idle_flush_s: float = Field(30.0, gt=0, description="Idle time after which open alert windows close.")
+
+    # --- serving -------------------------------------------------------------------------------
+    metrics_host: str = Field("127.0.0.1", description="Bind address of /metrics and the dashboard.")
+    metrics_port: int = Field(9108, description="Prometheus /metrics of the worker.")
+    web_port: int = Field(6066, description="Built-in live dashboard of the worker.")
+    broker_session_timeout_s: float = Field(10.0, gt=0, description="Consumer-group session timeout.")
+    broker_rebalance_timeout_s: float = Field(10.0, gt=0, description="Consumer-group rebalance timeout.")
+
+    @property
+    def resolved_clickhouse_url(self) -> str:
+        return self.clickhouse_url or f"chdb://{(self.data_dir / 'chdb').resolve()}"
+
+    def topic(self, name: str) -> str:
+        """Full topic name inside this deployment's namespace."""
+        return f"{self.topic_prefix}{name}"
+
+    def kafka_client_kwargs(self) -> dict:
+        """Security settings in aiokafka's keyword form (faust takes the same via its broker_credentials)."""
+        kwargs: dict = {"bootstrap_servers": self.kafka_bootstrap_servers, "security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.startswith("SASL"):
+            kwargs.update(
+                sasl_mechanism=self.kafka_sasl_mechanism,
+                sasl_plain_username=self.kafka_sasl_username,
+                sasl_plain_password=self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None,
+            )
+        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
+            kwargs["ssl_context"] = self.ssl_context()
+        return kwargs
+
+    def ssl_context(self):
+        from aiokafka.helpers import create_ssl_context
+
+        return create_ssl_context(
+            cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None,
+            certfile=str(self.kafka_ssl_certfile) if self.kafka_ssl_certfile else None,
+            keyfile=str(self.kafka_ssl_keyfile) if self.kafka_ssl_keyfile else None,
+        )
+
+
+class Topics:
+    """Logical topic names; `Settings.topic()` adds the namespace prefix."""
+
+    RAW = "posts.raw"
+    ENRICHED = "posts.enriched"
+    DLQ = "posts.dlq"
+    WATCH = "posts.watch"
+    ALERTS = "alerts"
+    ALL = (RAW, ENRICHED, DLQ, WATCH, ALERTS)
+    SINGLE_PARTITION = frozenset({WATCH})
+    """posts.watch feeds the alert engine: one partition gives one owner and one order per deployment."""
+
+    @classmethod
+    def partitions(cls, name: str, settings: "Settings") -> int:
+        return 1 if name in cls.SINGLE_PARTITION else settings.topic_partitions

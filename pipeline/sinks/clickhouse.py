@@ -1,0 +1,174 @@
+"""ClickHouse access: connection from one URL, versioned migrations, batched idempotent inserts.
+
+The same code talks to a ClickHouse server over HTTP(S) in production and to the in-process
+chdb engine in embedded mode: `clickhouse_connect` hides the difference behind one client API.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import datetime, timezone
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from pipeline.schemas import Alert, EnrichedPost
+from pipeline.settings import PROJECT_ROOT, Settings
+
+MIGRATIONS_DIR = PROJECT_ROOT / "deploy" / "clickhouse"
+_MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+def connect(url: str, database: str | None = None) -> Client:
+    """A client for ``chdb:///abs/path`` (embedded) or ``http(s)://user:pass@host:port`` (server)."""
+    if url.startswith("chdb:"):
+        Path(url.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
+        return clickhouse_connect.get_client(dsn=url)
+    parsed = urlparse(url)
+    return clickhouse_connect.get_client(
+        host=parsed.hostname,
+        port=parsed.port or (8443 if parsed.scheme == "https" else 8123),
+        username=unquote(parsed.username or "default"),
+        password=unquote(parsed.password or ""),
+        secure=parsed.scheme == "https",
+        database=database or "default",
+    )
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    def statements(self, database: str, ttl_days: int) -> list[str]:
+        body = self.sql.replace("{db}", database).replace("{ttl_days}", str(ttl_days))
+        body = "\n".join(line for line in body.splitlines() if not line.lstrip().startswith("--"))
+        return [stmt.strip() for stmt in body.split(";") if stmt.strip()]
+
+
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    migrations = []
+    for path in sorted(directory.iterdir()):
+        match = _MIGRATION_FILE.match(path.name)
+        if match:
+            migrations.append(Migration(int(match.group(1)), path.stem, path.read_text(encoding="utf-8")))
+    versions = [m.version for m in migrations]
+    if len(versions) != len(set(versions)):
+        raise ValueError(f"duplicate migration versions in {directory}: {versions}")
+    return migrations
+
+
+def migrate(client: Client, database: str, ttl_days: int, directory: Path = MIGRATIONS_DIR) -> list[int]:
+    """Apply the migrations not yet recorded in ``{database}.schema_migrations``; returns the versions applied."""
+    client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+    client.command(
+        f"CREATE TABLE IF NOT EXISTS {database}.schema_migrations "
+        "(version UInt32, name String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version"
+    )
+    done = {row[0] for row in client.query(f"SELECT version FROM {database}.schema_migrations").result_rows}
+    applied = []
+    for migration in load_migrations(directory):
+        if migration.version in done:
+            continue
+        for statement in migration.statements(database, ttl_days):
+            client.command(statement)
+        client.insert(f"{database}.schema_migrations", [(migration.version, migration.name)], column_names=["version", "name"])
+        applied.append(migration.version)
+    return applied
+
+
+POST_COLUMNS = (
+    "id", "source", "account", "author", "title", "url", "created_at", "text", "text_norm", "lang", "urls",
+    "mentions", "hashtags", "countries", "organisations", "content_hash", "is_repost", "repost_of", "topic",
+    "secondary_topic", "topic_score", "sentiment_score", "sentiment_label", "model_path", "pageviews", "likes",
+    "reposts", "comments", "looking_at", "processed_at",
+)  # fmt: skip
+
+
+def post_row(post: EnrichedPost) -> tuple:
+    m = post.metrics
+    return (
+        post.id, post.source, post.account or "", post.author or "", post.title or "", post.url or "",
+        post.created_at, post.text, post.text_norm, post.lang, post.urls, post.mentions, post.hashtags,
+        post.countries, post.organisations, post.content_hash, post.is_repost, post.repost_of or "", post.topic,
+        post.secondary_topic, post.topic_score, post.sentiment_score, post.sentiment_label, post.model_path,
+        m.pageviews, m.likes, m.reposts, m.comments, m.looking_at, post.processed_at,
+    )  # fmt: skip
+
+
+ALERT_COLUMNS = (
+    "id", "watch", "key", "severity", "state", "window_start", "window_end", "observed", "baseline",
+    "negative_share", "baseline_negative_share", "score", "sample_post_ids", "sample_texts", "top_terms",
+    "opened_at", "updated_at",
+)  # fmt: skip
+
+
+def alert_row(alert: Alert) -> tuple:
+    return (
+        alert.id, alert.watch, alert.key, alert.severity, alert.state.value, alert.window_start, alert.window_end,
+        alert.observed, alert.baseline, alert.negative_share, alert.baseline_negative_share, alert.score,
+        [p.id for p in alert.sample_posts], [p.text for p in alert.sample_posts], alert.top_terms,
+        alert.opened_at, alert.updated_at,
+    )  # fmt: skip
+
+
+class ClickHouseSink:
+    """Writes whole batches (never a row per insert); callers run it off the event loop.
+
+    Inserts are serialised by a lock because one chdb session must not run two queries at once.
+    Idempotence comes from the tables (ReplacingMergeTree), so a redelivered batch is harmless.
+    """
+
+    def __init__(self, client: Client, database: str):
+        self.client = client
+        self.database = database
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, settings: Settings) -> "ClickHouseSink":
+        client = connect(settings.resolved_clickhouse_url, settings.clickhouse_database)
+        migrate(client, settings.clickhouse_database, settings.clickhouse_ttl_days)
+        return cls(client, settings.clickhouse_database)
+
+    def insert_posts(self, posts: Sequence[EnrichedPost]) -> int:
+        return self._insert("posts", POST_COLUMNS, (post_row(p) for p in posts))
+
+    def insert_alerts(self, alerts: Sequence[Alert]) -> int:
+        return self._insert("alerts", ALERT_COLUMNS, (alert_row(a) for a in alerts))
+
+    def _insert(self, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> int:
+        data = list(rows)
+        if data:
+            with self._lock:
+                self.client.insert(f"{self.database}.{table}", data, column_names=list(columns))
+        return len(data)
+
+    def save_alert_state(self, namespace: str, offset: int, state: bytes) -> None:
+        with self._lock:
+            self.client.insert(
+                f"{self.database}.alert_engine_state",
+                [(namespace, offset, state.decode(), datetime.now(timezone.utc))],
+                column_names=["namespace", "offset", "state", "saved_at"],
+            )
+
+    def load_alert_state(self, namespace: str) -> tuple[int, bytes] | None:
+        """The newest snapshot of the alert engine for this namespace, as (offset, state JSON)."""
+        rows = self.query(
+            f"SELECT argMax(offset, saved_at), argMax(state, saved_at) FROM {self.database}.alert_engine_state "
+            "WHERE namespace = {namespace:String} HAVING count() > 0",
+            {"namespace": namespace},
+        )
+        return (rows[0][0], rows[0][1].encode()) if rows else None
+
+    def query(self, sql: str, parameters: dict | None = None) -> list[tuple]:
+        with self._lock:
+            return self.client.query(sql, parameters=parameters).result_rows
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,30 @@
+"""Prometheus metrics of the worker; names are referenced by deploy/prometheus/rules.yml and Grafana."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+MESSAGES_IN = Counter("pd_messages_in", "Messages consumed by a stage", ["stage"])
+MESSAGES_OUT = Counter("pd_messages_out", "Messages emitted by a stage", ["stage"])
+DLQ = Counter("pd_dlq", "Messages sent to the dead-letter topic", ["reason"])
+PROCESSING_SECONDS = Histogram(
+    "pd_processing_seconds",
+    "Wall time to process one batch in a stage",
+    ["stage"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+E2E_LATENCY_SECONDS = Histogram(
+    "pd_e2e_latency_seconds",
+    "Time from a post's arrival on posts.raw (record timestamp of ingestion) to its ClickHouse insert",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60),
+)
+CONSUMER_LAG = Gauge("pd_consumer_lag", "Highwater minus consumer position", ["topic", "partition"])
+MODEL_PATH = Counter("pd_model_path", "Posts enriched per model path", ["path"])
+STAGE_LAST_PROGRESS = Gauge("pd_stage_last_progress_seconds", "Unix time of a stage's last processed batch", ["stage"])
+ALERTS = Counter("pd_alerts", "Alert transitions emitted", ["state"])
+SINK_ROWS = Counter("pd_sink_rows", "Rows inserted into ClickHouse", ["table"])
+
+
+def serve(host: str, port: int) -> None:
+    """Expose /metrics on its own port so scraping never waits on the event loop."""
+    start_http_server(port, addr=host)

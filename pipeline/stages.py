@@ -1,0 +1,222 @@
+"""The per-batch work of each agent, as plain classes: testable without a broker or faust.
+
+Agents in `pipeline.app` only move records between topics and call these.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Protocol
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+
+import orjson
+
+from pipeline.alerting.engine import AlertEngine
+from pipeline.alerting.watches import Watch
+from pipeline.models.enricher import Enrichment
+from pipeline.schemas import Alert, DeadLetter, EnrichedPost, RawPost, Reason, Rejection, decode, decode_raw_post
+from pipeline.settings import Settings
+from pipeline.transforms import Normalised, RepostDetector, ResultCache, normalise
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """What the stage needs of a consumed Kafka record."""
+
+    value: bytes
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass
+class StageOutput:
+    enriched: list[EnrichedPost] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+def dead_letter_for(rejection: Rejection, record: RawRecord) -> DeadLetter:
+    return DeadLetter.of(rejection, record.value, record.topic, record.partition, record.offset)
+
+
+class DuplicateCheck:
+    """Tells a true duplicate (same post id at another offset) from a redelivery of the same record.
+
+    A redelivery after a crash must be processed again (at-least-once); a second message
+    with an id already seen is a producer bug and goes to the dead-letter topic.
+    """
+
+    def __init__(self, capacity: int):
+        self._first_seen: ResultCache[bytes, tuple[str, int, int]] = ResultCache(capacity)
+
+    def is_duplicate(self, key: bytes, record: RawRecord) -> bool:
+        position = (record.topic, record.partition, record.offset)
+        first = self._first_seen.get(key)
+        if first is None:
+            self._first_seen.put(key, position)
+            return False
+        return first != position
+
+
+class Enricher(Protocol):
+    """What the stage needs of a model: `pipeline.models.enricher.Enricher` or `LexicalEnricher`."""
+
+    def enrich(
+        self, texts: Sequence[str], langs: Sequence[str], *, deadline_s: float | None = None
+    ) -> list[Enrichment]: ...
+
+
+class EnrichStage:
+    """posts.raw bytes -> validated, normalised, classified posts, or dead letters with a reason."""
+
+    def __init__(self, settings: Settings, enricher: Enricher):
+        self.settings = settings
+        self.enricher = enricher
+        self.duplicates = DuplicateCheck(settings.dedupe_capacity)
+        self.reposts = RepostDetector(capacity=settings.dedupe_capacity)
+        self.results_by_post: ResultCache[str, Enrichment] = ResultCache(settings.dedupe_capacity)
+
+    def process(self, records: Sequence[RawRecord]) -> StageOutput:
+        received_at = datetime.now(timezone.utc)
+        started = time.monotonic()
+        out = StageOutput()
+        accepted: list[tuple[RawPost, Normalised, str | None]] = []
+        for record in records:
+            decoded = decode_raw_post(
+                record.value, max_bytes=self.settings.max_message_bytes, max_text_chars=self.settings.max_text_chars
+            )
+            if isinstance(decoded, Rejection):
+                out.dead.append(dead_letter_for(decoded, record))
+                continue
+            if self.duplicates.is_duplicate(decoded.key, record):
+                rejection = Rejection(reason=Reason.DUPLICATE_ID, detail=f"post {decoded.source}:{decoded.id} seen before")
+                out.dead.append(dead_letter_for(rejection, record))
+                continue
+            try:
+                norm = normalise(decoded)
+                match = self.reposts.check(decoded.id, norm.text_norm, norm.content_hash)
+            except Exception as exc:  # a transform bug must cost one post, never the worker
+                log.exception("normalising %s failed", decoded.id)
+                out.dead.append(dead_letter_for(Rejection(reason=Reason.PROCESSING_ERROR, detail=repr(exc)), record))
+                continue
+            accepted.append((decoded, norm, match.first_id if match else None))
+
+        results = self._enrich(accepted, started)
+        processed_at = datetime.now(timezone.utc)
+        for (post, norm, repost_of), result in zip(accepted, results):
+            self.results_by_post.put(post.id, result)
+            out.enriched.append(
+                EnrichedPost(
+                    id=post.id,
+                    source=post.source,
+                    account=post.account,
+                    author=post.author,
+                    title=post.title,
+                    url=post.url,
+                    created_at=post.created_at,
+                    text=post.text,
+                    **norm.enriched_fields(),
+                    is_repost=repost_of is not None,
+                    repost_of=repost_of,
+                    topic=result.topic,
+                    secondary_topic=result.secondary_topic,
+                    topic_score=result.topic_score,
+                    sentiment_score=result.sentiment_score,
+                    sentiment_label=result.sentiment_label,
+                    model_path=result.model_path,
+                    metrics=post.metrics,
+                    received_at=received_at,
+                    processed_at=processed_at,
+                )
+            )
+        return out
+
+    def _enrich(self, accepted, started: float) -> list[Enrichment]:
+        """Model inference for new texts only; a repost reuses the result of the post it copies."""
+        results: list[Enrichment | None] = [None] * len(accepted)
+        copies: list[tuple[int, int]] = []  # (repost index, index of its original in this batch)
+        index_in_batch: dict[str, int] = {}
+        fresh_index, fresh_texts, fresh_langs = [], [], []
+        for i, (post, norm, repost_of) in enumerate(accepted):
+            index_in_batch[post.id] = i
+            known = self.results_by_post.get(repost_of) if repost_of else None
+            if known is not None:
+                results[i] = replace(known, model_path="cache")
+            elif repost_of in index_in_batch:
+                copies.append((i, index_in_batch[repost_of]))
+            else:
+                fresh_index.append(i)
+                fresh_texts.append(norm.text_norm)
+                fresh_langs.append(norm.lang)
+        if fresh_texts:
+            budget = max(0.0, self.settings.enrich_deadline_s - (time.monotonic() - started))
+            for i, result in zip(fresh_index, self.enricher.enrich(fresh_texts, fresh_langs, deadline_s=budget)):
+                results[i] = result
+        for i, original in copies:
+            results[i] = replace(results[original], model_path="cache")
+        return results  # type: ignore[return-value]
+
+
+
+@dataclass
+class AlertOutput:
+    alerts: list[Alert] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+class AlertStage:
+    """posts.watch -> alert transitions, with engine state that survives restarts exactly.
+
+    After each batch the engine's state is saved with the offset it covers (in ClickHouse, the
+    store every deployment has); on start the newest snapshot is loaded and records at or below
+    its offset are skipped, so redelivered posts are never counted twice. Nothing here relies on
+    the broker's ListOffsets.
+    """
+
+    def __init__(self, watches: Sequence[Watch], store: AlertStateStore, namespace: str, idle_flush_s: float):
+        self.store = store
+        self.namespace = namespace
+        self.idle_flush_s = idle_flush_s
+        snapshot = store.load_alert_state(namespace)
+        self.offset = snapshot[0] if snapshot else -1
+        self.engine = AlertEngine(watches, state=orjson.loads(snapshot[1]) if snapshot else None)
+        self.watches = list(watches)
+        self._last_input = time.monotonic()
+
+    def wants(self, post: EnrichedPost) -> bool:
+        return any(watch.matches(post) for watch in self.watches)
+
+    def process(self, records: Sequence[RawRecord]) -> AlertOutput:
+        out = AlertOutput()
+        for record in records:
+            if record.offset <= self.offset:
+                continue  # already inside the restored snapshot
+            self.offset = record.offset
+            try:
+                post = decode(record.value, EnrichedPost)
+            except ValueError as exc:
+                out.dead.append(dead_letter_for(Rejection(reason=Reason.PROCESSING_ERROR, detail=str(exc)), record))
+                continue
+            out.alerts.extend(Alert.from_payload(p) for p in self.engine.process(post))
+        if records:
+            self._last_input = time.monotonic()
+        return out
+
+    def advance_if_idle(self) -> list[Alert]:
+        """A quiet stream must still close its windows: after `idle_flush_s`, event time jumps to now."""
+        if time.monotonic() - self._last_input < self.idle_flush_s:
+            return []
+        return [Alert.from_payload(p) for p in self.engine.advance(time.time())]
+
+    def save(self) -> None:
+        self.store.save_alert_state(self.namespace, self.offset, orjson.dumps(self.engine.to_state()))
+
+
+class AlertStateStore(Protocol):
+    def load_alert_state(self, namespace: str) -> tuple[int, bytes] | None: ...
+    def save_alert_state(self, namespace: str, offset: int, state: bytes) -> None: ...

@@ -1,0 +1,73 @@
+"""Build a worker's runtime (model, ClickHouse, metrics) and run the faust app until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import faust
+
+from pipeline.alerting.watches import load_watches
+from pipeline.app import Runtime, create_app
+from pipeline.settings import Settings
+from pipeline.sinks import metrics
+from pipeline.sinks.clickhouse import ClickHouseSink
+from pipeline.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+def load_enricher(settings: Settings):
+    """The transformer path when its artefacts are built (`make models`), else the lexical model."""
+    from pipeline.models.enricher import Enricher, LexicalEnricher, models_built
+
+    want_transformer = settings.enricher == "transformer" or (
+        settings.enricher == "auto" and models_built(settings.model_dir)
+    )
+    if want_transformer:
+        return Enricher.load(settings.model_dir, settings.taxonomy_path)
+    log.warning("using the lexical enricher (ENRICHER=%s, models built: %s)", settings.enricher, models_built(settings.model_dir))
+    return LexicalEnricher.load(settings.model_dir, settings.taxonomy_path)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    return Runtime(
+        settings=settings,
+        enricher=load_enricher(settings),
+        sink=ClickHouseSink.open(settings),
+        watches=load_watches(settings.watches_dir),
+    )
+
+
+def serve_dashboard(app: faust.App, runtime: Runtime) -> None:
+    """The built-in dashboard lives in the worker: in embedded mode only this process may open chdb."""
+    from aiohttp import web
+
+    from pipeline.web.server import create_app as create_web_app
+
+    @app.task
+    async def dashboard() -> None:
+        runner = web.AppRunner(create_web_app(runtime.sink.query, runtime.settings.clickhouse_database))
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, runtime.settings.metrics_host, runtime.settings.web_port).start()
+            await asyncio.Event().wait()  # until the worker stops and cancels this task
+        finally:
+            await runner.cleanup()
+
+
+def run_worker(settings: Settings, extra: Callable[[faust.App, Runtime], None] | None = None) -> None:
+    """Blocks until SIGINT/SIGTERM. `extra` may add tasks (e.g. the sample feed of `pipeline run`)."""
+    asyncio.run(ensure_topics(settings))
+    runtime = build_runtime(settings)
+    metrics.serve(settings.metrics_host, settings.metrics_port)
+    app = create_app(runtime)
+    serve_dashboard(app, runtime)
+    if extra is not None:
+        extra(app, runtime)
+    worker = faust.Worker(app, loglevel="WARNING", quiet=True)
+    try:
+        worker.execute_from_commandline()
+    finally:
+        runtime.sink.close()
