@@ -1,0 +1,1 @@
+"""Bundled sample stream: hand-written templates plus a seeded generator (`generate.py`)."""
