@@ -1,0 +1,103 @@
+"""ClickHouse sink rows/s next to one bulk clickhouse-connect insert of the same rows, in one run.
+
+The sink path is `ClickHouseSink.insert_posts` in batches of the sink agent's size (2000); the
+baseline is a single `client.insert` of all rows. Both build rows with the same `post_row` and
+write into freshly migrated databases of the same chdb engine (materialized views included), so
+the ratio isolates the cost of batching. Rounds alternate the order; the median ratios are printed,
+of wall time and of this process's CPU time (chdb runs in-process, so CPU time covers the engine
+too and is far less disturbed by other load on a shared machine than wall time).
+
+    .venv/bin/python -m bench.sink --posts 20000 --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+
+from pipeline.schemas import EnrichedPost, PostMetrics
+from pipeline.sinks.clickhouse import POST_COLUMNS, ClickHouseSink, connect, migrate, post_row
+
+SINK_BATCH = 2000
+TOPICS = ("political_affairs", "cultural_exchanges", "economic_trade", "other")
+LABELS = (("negative", -0.6), ("neutral", 0.0), ("positive", 0.7))
+
+
+def make_posts(n: int) -> list[EnrichedPost]:
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    posts = []
+    for i in range(n):
+        label, score = LABELS[i % 3]
+        created = start + timedelta(seconds=i)
+        text = f"Embassy statement number {i} on cooperation and exchanges"
+        posts.append(EnrichedPost(
+            id=f"s{i}", source=("wechat", "weibo", "x", "rss")[i % 4], account=f"acct{i % 50}", author=None,
+            title=f"title {i}", url=f"https://example.org/{i}", created_at=created, text=text, text_norm=text.lower(),
+            lang="en", urls=[], mentions=[], hashtags=["diplomacy"], countries=[("RU", "CN", "US")[i % 3]],
+            organisations=[], content_hash=f"h{i}", is_repost=False, repost_of=None, topic=TOPICS[i % 4],
+            secondary_topic=f"sub{i % 9}", topic_score=0.8, sentiment_score=score, sentiment_label=label,
+            model_path="transformer", metrics=PostMetrics(pageviews=i, looking_at=i % 100),
+            received_at=created, processed_at=created + timedelta(seconds=1),
+        ))  # fmt: skip
+    return posts
+
+
+def insert_with_sink(sink: ClickHouseSink, posts: list[EnrichedPost]) -> None:
+    for i in range(0, len(posts), SINK_BATCH):
+        sink.insert_posts(posts[i : i + SINK_BATCH])
+
+
+def insert_in_bulk(sink: ClickHouseSink, posts: list[EnrichedPost]) -> None:
+    sink.client.insert(f"{sink.database}.posts", [post_row(p) for p in posts], column_names=list(POST_COLUMNS))
+
+
+def timed(insert, sink: ClickHouseSink, posts: list[EnrichedPost]) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of one insert run."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    insert(sink, posts)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    posts = make_posts(args.posts)
+    inserts = {"sink": insert_with_sink, "bulk": insert_in_bulk}
+    with tempfile.TemporaryDirectory() as tmp:
+        client = connect(f"chdb://{tmp}/chdb")
+        warm_up = ClickHouseSink(client, "bench_warm_up")
+        migrate(client, warm_up.database, ttl_days=30)
+        insert_with_sink(warm_up, posts[:SINK_BATCH])
+        wall_ratios, cpu_ratios = [], []
+        for round_no in range(args.rounds):
+            order = ("sink", "bulk") if round_no % 2 == 0 else ("bulk", "sink")
+            measured = {}
+            for kind in order:
+                sink = ClickHouseSink(client, f"bench_{kind}_{round_no}")
+                migrate(client, sink.database, ttl_days=30)
+                measured[kind] = timed(inserts[kind], sink, posts)
+                (count,) = sink.query(f"SELECT count() FROM {sink.database}.posts")[0]
+                assert count == len(posts), f"{kind}: {count} rows"
+                client.command(f"DROP DATABASE {sink.database}")
+            (sink_wall, sink_cpu), (bulk_wall, bulk_cpu) = measured["sink"], measured["bulk"]
+            wall_ratios.append(bulk_wall / sink_wall)
+            cpu_ratios.append(bulk_cpu / sink_cpu)
+            print(
+                f"round {round_no + 1}: sink {len(posts) / sink_wall:,.0f} rows/s (batches of {SINK_BATCH}), "
+                f"bulk {len(posts) / bulk_wall:,.0f} rows/s; sink/bulk wall {wall_ratios[-1]:.0%}, "
+                f"CPU {cpu_ratios[-1]:.0%}"
+            )
+        client.close()
+    print(
+        f"median sink/bulk throughput ratio over {args.rounds} rounds: wall {statistics.median(wall_ratios):.0%}, "
+        f"CPU {statistics.median(cpu_ratios):.0%} (target >= 50%)"
+    )
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Analytics over the ClickHouse tables: dashboard views, Grafana generation, account reports."""
