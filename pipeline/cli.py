@@ -51,6 +51,44 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
     run_demo(settings, sample=args.sample, persistent=args.persist, speed=args.speed)
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> None:
+    """Account analytics (Tables 1-3, Figures 1-2 of the WeChat-diplomacy paper) for one account."""
+    from pipeline.analytics.report import build_report, parse_instant, render
+    from pipeline.sinks.clickhouse import EngineBusy, connect
+
+    try:
+        client = connect(settings.resolved_clickhouse_url, settings.clickhouse_database)
+    except EngineBusy:
+        print(report_from_worker(args, settings), end="")
+        return
+    try:
+        report = build_report(
+            lambda sql, params: client.query(sql, parameters=params).result_rows,
+            settings.clickhouse_database,
+            args.account,
+            parse_instant(args.start),
+            parse_instant(args.end),
+            top_n=args.top,
+            source=args.source,
+        )
+        print(render(report, args.format), end="")
+    finally:
+        client.close()
+
+
+def report_from_worker(args: argparse.Namespace, settings: Settings) -> str:
+    """The embedded chdb path belongs to the running worker: ask its dashboard server instead."""
+    import urllib.parse
+    import urllib.request
+
+    query = {"account": args.account, "from": args.start, "to": args.end, "format": args.format, "top": args.top}
+    if args.source:
+        query["source"] = args.source
+    url = f"http://{settings.metrics_host}:{settings.web_port}/api/report?{urllib.parse.urlencode(query)}"
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return response.read().decode()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -70,6 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--speed", type=float, default=0.0, help="replay speed-up by post timestamps; 0 = max")
     run.add_argument("--persist", action="store_true")
     run.set_defaults(func=cmd_run)
+
+    report = sub.add_parser("report", help="account analytics: issue shares, top articles, per month, correlation")
+    report.add_argument("--account", required=True)
+    report.add_argument("--from", dest="start", required=True, help="ISO date/time (UTC when naive), inclusive")
+    report.add_argument("--to", dest="end", required=True, help="ISO date/time, exclusive")
+    report.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    report.add_argument("--top", type=int, default=5, help="rows in the top-article tables")
+    report.add_argument("--source", default=None, help="restrict to one source, e.g. wechat")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

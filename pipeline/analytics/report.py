@@ -125,6 +125,15 @@ def _article(row: tuple) -> _Article:
     return article
 
 
+REPORT_CONTENT_TYPES = {"text": "text/plain", "csv": "text/csv", "json": "application/json"}
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO date or date-time from a command line or URL; naive means UTC."""
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
 def build_report(
     query: Query,
     db: str,

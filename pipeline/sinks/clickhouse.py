@@ -24,11 +24,20 @@ MIGRATIONS_DIR = PROJECT_ROOT / "deploy" / "clickhouse"
 _MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
+class EngineBusy(RuntimeError):
+    """The embedded chdb path is held by another process (one process may own it)."""
+
+
 def connect(url: str, database: str | None = None) -> Client:
     """A client for ``chdb:///abs/path`` (embedded) or ``http(s)://user:pass@host:port`` (server)."""
     if url.startswith("chdb:"):
         Path(url.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
-        return clickhouse_connect.get_client(dsn=url)
+        try:
+            return clickhouse_connect.get_client(dsn=url)
+        except Exception as exc:
+            if "Cannot lock file" in str(exc):
+                raise EngineBusy(f"{url} is in use by another process (a running worker?)") from exc
+            raise
     parsed = urlparse(url)
     return clickhouse_connect.get_client(
         host=parsed.hostname,

@@ -18,6 +18,7 @@ from pathlib import Path
 import orjson
 from aiohttp import web
 
+from pipeline.analytics.report import REPORT_CONTENT_TYPES, build_report, parse_instant, render
 from pipeline.analytics.views import VIEWS, run_view
 from pipeline.sinks import metrics
 from pipeline.web.timerange import parse_time_range, parse_watch
@@ -106,6 +107,32 @@ async def process_counters(_request: web.Request) -> web.Response:
     return _json({"dlq_total": sum(by_reason.values()), "dlq_by_reason": by_reason})
 
 
+async def account_report(request: web.Request) -> web.Response:
+    """``GET /api/report?account=&from=&to=&format=text|csv|json&top=&source=`` -> the account report.
+
+    `python -m pipeline report` comes here when the worker holds the embedded chdb path.
+    """
+    args = request.query
+    try:
+        fmt = args.get("format", "text")
+        if fmt not in REPORT_CONTENT_TYPES:
+            raise ValueError(f"format must be one of {sorted(REPORT_CONTENT_TYPES)}")
+        report = await _run_blocking(
+            request,
+            build_report,
+            request.app[_QUERY],
+            request.app[_DB],
+            args["account"],
+            parse_instant(args["from"]),
+            parse_instant(args["to"]),
+            top_n=int(args.get("top", 5)),
+            source=args.get("source") or None,
+        )
+    except (KeyError, ValueError) as exc:
+        return _json({"error": f"bad report request: {exc}"}, status=400)
+    return web.Response(text=render(report, fmt), content_type=REPORT_CONTENT_TYPES[fmt], charset="utf-8")
+
+
 async def healthz(request: web.Request) -> web.Response:
     """200 when the database answers a trivial query, 503 otherwise."""
     try:
@@ -150,6 +177,7 @@ def create_app(query: Query, db: str, *, executor: Executor | None = None) -> we
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/process", process_counters)
+    app.router.add_get("/api/report", account_report)
     app.router.add_get("/api/views", view_catalogue)
     app.router.add_get("/api/views/{name}", view_rows)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
