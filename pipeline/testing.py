@@ -44,7 +44,11 @@ class WorkerProcess:
             start_new_session=True,
         )
         log.close()
-        wait_for_port("127.0.0.1", self.settings.metrics_port, 120, self.process)
+        try:
+            wait_for_port("127.0.0.1", self.settings.metrics_port, 120, self.process)
+        except (RuntimeError, TimeoutError) as exc:
+            tail = self.log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"worker did not start: {exc}\n--- {self.log_path} ---\n{tail}") from exc
         return self
 
     def kill(self) -> None:

@@ -1,0 +1,131 @@
+import json
+
+from pipeline.alerting.terms import terms, top_terms
+from pipeline.alerting.windows import TumblingWindows, window_start
+
+GROUP = ("w", "all")
+
+
+def _summary(closed):
+    return [(w.group, w.stats.start, w.stats.count, w.stats.negative_count, w.stats.sample_post_ids) for w in closed]
+
+
+def test_window_start_aligns_to_multiples_of_size():
+    assert window_start(3599.9, 3600) == 0
+    assert window_start(3600, 3600) == 3600
+    assert window_start(7261, 600) == 7200
+
+
+def test_window_closes_only_when_watermark_passes_its_end():
+    windows = TumblingWindows(size=60, allowed_lateness=30)
+    windows.add(GROUP, 10, "a", "x", 0.0, False)
+    windows.add(GROUP, 85, "b", "x", 0.0, False)  # watermark 55 < end 60
+    assert windows.close_ready() == []
+    windows.add(GROUP, 95, "c", "x", 0.0, False)  # watermark 65 >= 60
+    closed = windows.close_ready()
+    assert [(w.stats.start, w.stats.end, w.stats.count) for w in closed] == [(0, 60, 1)]
+
+
+def test_late_posts_within_lateness_count_and_beyond_are_dropped():
+    windows = TumblingWindows(size=60, allowed_lateness=30)
+    windows.add(GROUP, 80, "a", "x", 0.0, False)
+    assert windows.add(GROUP, 50, "late-ok", "x", 0.0, False)  # window [0,60) still open (watermark 50)
+    windows.add(GROUP, 200, "b", "x", 0.0, False)
+    closed = windows.close_ready()
+    assert closed[0].stats.sample_post_ids == ["late-ok"]
+    assert not windows.add(GROUP, 59, "too-late", "x", 0.0, False)
+    assert windows.late_dropped == 1
+
+
+def test_gaps_produce_empty_windows_for_the_detectors():
+    windows = TumblingWindows(size=60, allowed_lateness=0)
+    windows.add(GROUP, 0, "a", "x", 0.0, False)
+    windows.observe(300)  # event time moves on through other posts
+    assert [(w.stats.start, w.stats.count) for w in windows.close_ready()] == [
+        (0, 1),
+        (60, 0),
+        (120, 0),
+        (180, 0),
+        (240, 0),
+    ]
+
+
+def test_counts_negatives_sentiment_and_keeps_most_negative_samples():
+    windows = TumblingWindows(size=60, allowed_lateness=0, max_samples=2)
+    for i, sentiment in enumerate([0.5, -0.9, -0.1, -0.9]):
+        windows.add(GROUP, i, f"p{i}", f"t{i}", sentiment, sentiment < -0.5)
+    (window,) = windows.flush()
+    stats = window.stats
+    assert (stats.count, stats.negative_count, stats.negative_share) == (4, 2, 0.5)
+    assert abs(stats.mean_sentiment - (-1.4 / 4)) < 1e-9
+    assert stats.sample_post_ids == ["p1", "p3"]  # most negative, earliest first on ties
+
+
+def _feed(windows, events):
+    closed = []
+    for ts, group, post_id in events:
+        windows.add(group, ts, post_id, f"text {post_id}", -0.5, True)
+        closed += windows.close_ready()
+    return closed + windows.flush()
+
+
+EVENTS = [
+    (t, ("w", k), f"{k}{t}")
+    for t, k in [(5, "a"), (70, "b"), (65, "a"), (130, "a"), (400, "b"), (410, "a"), (405, "b")]
+]
+
+
+def test_same_input_order_gives_identical_windows():
+    assert _summary(_feed(TumblingWindows(60, 10), EVENTS)) == _summary(_feed(TumblingWindows(60, 10), EVENTS))
+
+
+def test_state_round_trip_mid_stream_continues_identically():
+    uninterrupted = _summary(_feed(TumblingWindows(60, 10), EVENTS))
+    first = TumblingWindows(60, 10)
+    closed = _feed_no_flush(first, EVENTS[:4])
+    restored = TumblingWindows.from_state(json.loads(json.dumps(first.to_state())))
+    assert _summary(closed + _feed(restored, EVENTS[4:])) == uninterrupted
+
+
+def _feed_no_flush(windows, events):
+    closed = []
+    for ts, group, post_id in events:
+        windows.add(group, ts, post_id, f"text {post_id}", -0.5, True)
+        closed += windows.close_ready()
+    return closed
+
+
+def test_closed_windows_are_ordered_by_start_then_group():
+    closed = _feed(TumblingWindows(60, 0), EVENTS)
+    keys = [(w.stats.start, w.group) for w in closed]
+    assert keys == sorted(keys)
+
+
+def test_terms_are_cjk_bigrams_and_words_without_stopwords():
+    assert terms("香港的游客 and THE Locusts") == ["香港", "游客", "locusts"]
+    assert terms("Гонконг и туристы") == ["гонконг", "туристы"]
+
+
+def test_top_terms_from_window_ranked_by_count_then_alphabetically():
+    windows = TumblingWindows(size=60, allowed_lateness=0)
+    windows.add(GROUP, 1, "a", "Raw Text", 0.0, False, terms_text="visa visa embassy")
+    windows.add(GROUP, 2, "b", "Raw", 0.0, False, terms_text="embassy visa consul")
+    (window,) = windows.flush()
+    assert window.stats.top_terms(2) == [("visa", 3), ("embassy", 2)]
+    assert window.stats.sample_texts == ["Raw Text", "Raw"]
+    assert top_terms(window.stats.term_counts, 10)[-1] == ("consul", 1)
+
+
+def test_window_result_does_not_depend_on_arrival_order():
+    """Live and backtest read the same posts in different orders; the window must come out the same."""
+    posts = [(f"p{i}", -0.5 if i % 2 else -0.9, f"text {i}") for i in range(12)]
+
+    def closed(order):
+        windows = TumblingWindows(3600, 0, 3)
+        for post_id, sentiment, text in order:
+            windows.observe(100.0)
+            windows.add(("w", "all"), 100.0, post_id, text, sentiment, sentiment < -0.25, terms_text=text)
+        (window,) = windows.flush()
+        return window.stats.sample_post_ids, window.stats.top_terms(5), window.stats.count
+
+    assert closed(posts) == closed(list(reversed(posts)))
