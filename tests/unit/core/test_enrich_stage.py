@@ -1,0 +1,83 @@
+"""The enrich agent's per-batch work, without a broker: validation, duplicates, reposts, fallback."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from pipeline.models.enricher import LexicalEnricher
+from pipeline.schemas import RawPost, Reason
+from pipeline.settings import Settings
+from pipeline.stages import EnrichStage, RawRecord
+
+T0 = datetime(2015, 2, 8, 10, tzinfo=timezone.utc)
+
+
+class CountingEnricher:
+    """The real lexical model, counting which texts reached it."""
+
+    def __init__(self):
+        self.model = LexicalEnricher.load()
+        self.seen: list[str] = []
+
+    def enrich(self, texts, langs, *, deadline_s=None):
+        self.seen.extend(texts)
+        return self.model.enrich(texts, langs, deadline_s=deadline_s)
+
+
+@pytest.fixture
+def stage():
+    return EnrichStage(Settings(max_text_chars=300), CountingEnricher())
+
+
+def record(post: RawPost | bytes, offset: int, partition: int = 0) -> RawRecord:
+    value = post if isinstance(post, bytes) else post.encode()
+    return RawRecord(value=value, topic="posts.raw", partition=partition, offset=offset)
+
+
+def post(post_id: str, text: str) -> RawPost:
+    return RawPost(id=post_id, source="weibo", text=text, created_at=T0)
+
+
+ORIGINAL = "香港 光复屯门 示威者 围堵 内地游客 骂他们是蝗虫 场面混乱 警方到场"
+
+
+def test_posts_are_normalised_and_enriched(stage):
+    out = stage.process([record(post("1", "香港遊客 內地 抗議 #光復屯門# http://t.cn/x @記者"), 0)])
+    (enriched,) = out.enriched
+    assert enriched.text.startswith("香港遊客") and "香港游客" in enriched.text_norm  # original kept, matched simplified
+    assert enriched.lang == "zh" and "HK" in enriched.countries
+    assert enriched.urls == ["http://t.cn/x"] and enriched.mentions
+    assert enriched.sentiment_label in ("negative", "neutral", "positive")
+    assert -1 <= enriched.sentiment_score <= 1 and enriched.model_path == "lexical"
+
+
+def test_a_repost_reuses_the_result_without_a_second_inference(stage):
+    out = stage.process(
+        [record(post("1", ORIGINAL), 0), record(post("2", f"转发微博 //@路人甲: {ORIGINAL}"), 1)]
+    )
+    first, repost = out.enriched
+    assert repost.is_repost and repost.repost_of == "1" and repost.model_path == "cache"
+    assert (repost.topic, repost.sentiment_score) == (first.topic, first.sentiment_score)
+    assert len(stage.enricher.seen) == 1
+
+    later = stage.process([record(post("3", ORIGINAL + "!!"), 2)])  # near-duplicate in a later batch
+    assert later.enriched[0].repost_of == "1" and later.enriched[0].model_path == "cache"
+    assert len(stage.enricher.seen) == 1
+
+
+def test_duplicate_id_is_dead_lettered_but_redelivery_is_processed(stage):
+    first = stage.process([record(post("7", "Russia China energy deal signed"), 5)])
+    assert len(first.enriched) == 1
+    redelivered = stage.process([record(post("7", "Russia China energy deal signed"), 5)])  # same offset
+    assert len(redelivered.enriched) == 1 and not redelivered.dead
+    duplicate = stage.process([record(post("7", "another message reusing the id"), 9)])
+    assert not duplicate.enriched
+    assert duplicate.dead[0].reason is Reason.DUPLICATE_ID and duplicate.dead[0].offset == 9
+
+
+def test_bad_records_do_not_stop_the_good_ones(stage):
+    out = stage.process([record(b"nope", 0), record(post("8", "x" * 301), 1), record(post("9", "中俄友好合作"), 2)])
+    assert [d.reason for d in out.dead] == [Reason.NOT_JSON, Reason.TEXT_TOO_LONG]
+    assert [p.id for p in out.enriched] == ["9"]
