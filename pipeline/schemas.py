@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import enum
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -24,6 +24,10 @@ from pydantic import (
     StrictStr,
     ValidationError,
 )
+
+
+MAX_FUTURE_SKEW = timedelta(days=1)
+"""Posts dated later than now + this are rejected: event time drives the alert windows."""
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -257,6 +261,8 @@ def decode_raw_post(data: bytes, *, max_bytes: int, max_text_chars: int) -> RawP
         post = RawPost.model_validate(obj)
     except ValidationError as exc:
         return _reason_for(exc)
+    if post.created_at > datetime.now(timezone.utc) + MAX_FUTURE_SKEW:
+        return Rejection(reason=Reason.INVALID_VALUE, detail=f"created_at {post.created_at.isoformat()} is in the future")
     if len(post.text) > max_text_chars:
         return Rejection(reason=Reason.TEXT_TOO_LONG, detail=f"text has {len(post.text)} chars > limit {max_text_chars}")
     return post

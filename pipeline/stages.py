@@ -163,6 +163,9 @@ class EnrichStage:
 
 
 
+QUIET_EVENT_TIME_S = 86_400.0
+
+
 @dataclass
 class AlertOutput:
     alerts: list[Alert] = field(default_factory=list)
@@ -187,6 +190,7 @@ class AlertStage:
         self.engine = AlertEngine(watches, state=orjson.loads(snapshot[1]) if snapshot else None)
         self.watches = list(watches)
         self._last_input = time.monotonic()
+        self._newest_post: float | None = None
 
     def wants(self, post: EnrichedPost) -> bool:
         return any(watch.matches(post) for watch in self.watches)
@@ -203,15 +207,26 @@ class AlertStage:
                 out.dead.append(dead_letter_for(Rejection(reason=Reason.PROCESSING_ERROR, detail=str(exc)), record))
                 continue
             out.alerts.extend(Alert.from_payload(p) for p in self.engine.process(post))
+            created = post.created_at.timestamp()
+            self._newest_post = created if self._newest_post is None else max(self._newest_post, created)
         if records:
             self._last_input = time.monotonic()
         return out
 
     def advance_if_idle(self) -> list[Alert]:
-        """A quiet stream must still close its windows: after `idle_flush_s`, event time jumps to now."""
-        if time.monotonic() - self._last_input < self.idle_flush_s:
+        """A quiet stream must still close its windows (and resolve its alerts).
+
+        After `idle_flush_s` without input, event time follows the wall clock, but at most
+        `QUIET_EVENT_TIME_S` past the newest post: a live stream keeps closing windows as time
+        passes, a replay of 2015 closes its open windows without emitting every empty hour since.
+        """
+        newest = self._newest_post if self._newest_post is not None else self.engine.max_event_time
+        if newest is None or time.monotonic() - self._last_input < self.idle_flush_s:
             return []
-        return [Alert.from_payload(p) for p in self.engine.advance(time.time())]
+        target = min(time.time(), newest + QUIET_EVENT_TIME_S)
+        if self.engine.max_event_time is not None and target <= self.engine.max_event_time:
+            return []
+        return [Alert.from_payload(p) for p in self.engine.advance(target)]
 
     def save(self) -> None:
         self.store.save_alert_state(self.namespace, self.offset, orjson.dumps(self.engine.to_state()))

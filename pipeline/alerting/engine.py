@@ -226,6 +226,11 @@ class AlertEngine:
         """Move event time forward without a post (e.g. a timer when the stream is idle)."""
         return self._payloads(monitor.advance(ts) for monitor in self.monitors)
 
+    @property
+    def max_event_time(self) -> float | None:
+        seen = [m.windows.max_event_time for m in self.monitors if m.windows.max_event_time is not None]
+        return max(seen, default=None)
+
     def flush(self) -> list[dict[str, Any]]:
         """Close all windows (end of a backtest)."""
         return self._payloads(monitor.flush() for monitor in self.monitors)

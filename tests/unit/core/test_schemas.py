@@ -78,3 +78,10 @@ def test_alert_from_engine_payload():
     assert [(p.id, p.text) for p in alert.sample_posts] == [("p1", "蝗虫"), ("p2", "滚回去")]
     assert alert.top_terms == ["游客", "香港"]
     assert decode(alert.encode(), Alert) == alert
+
+
+def test_post_dated_in_the_future_is_rejected():
+    """Event time drives the alert windows; a clock-broken source must not drag them years ahead."""
+    result = decode_raw_post(raw(created_at="2099-01-01T00:00:00Z"), **LIMITS)
+    assert isinstance(result, Rejection) and result.reason is Reason.INVALID_VALUE
+    assert "future" in result.detail
