@@ -60,7 +60,9 @@ def faust_broker_kwargs(settings: Settings) -> dict:
 
 def record_of(event) -> RawRecord:
     message = event.message
-    return RawRecord(value=message.value, topic=message.topic, partition=message.partition, offset=message.offset)
+    return RawRecord(
+        value=message.value, topic=message.topic, partition=message.partition, offset=message.offset, key=message.key
+    )
 
 
 def create_app(runtime: Runtime) -> faust.App:
@@ -91,7 +93,13 @@ def create_app(runtime: Runtime) -> faust.App:
     model_executor = ThreadPoolExecutor(1, thread_name_prefix="enrich")
     sink_executor = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
     stage = EnrichStage(settings, runtime.enricher)
-    alerting = AlertStage(runtime.watches, runtime.sink, settings.topic(Topics.WATCH), settings.alert_idle_flush_s)
+    alerting = AlertStage(
+        runtime.watches,
+        runtime.sink,
+        settings.topic(Topics.WATCH),
+        settings.alert_idle_flush_s,
+        lanes=[str(partition) for partition in range(Topics.partitions(Topics.ENRICHED, settings))],
+    )
 
     async def dead_letter(letters: list[DeadLetter]) -> None:
         for letter in letters:
@@ -145,8 +153,8 @@ def create_app(runtime: Runtime) -> faust.App:
                     post = decode(event.message.value, EnrichedPost)
                 except ValueError:
                     continue  # the store agent dead-letters unreadable enriched posts
-                if alerting.wants(post):
-                    await watch_topic.send(key=b"watch", value=event.message.value)
+                if alerting.wants(post):  # the key names the lane: the enriched partition it came from
+                    await watch_topic.send(key=str(event.message.partition).encode(), value=event.message.value)
 
     async def publish(alerts: list[Alert]) -> None:
         loop = asyncio.get_running_loop()

@@ -32,6 +32,7 @@ class RawRecord:
     topic: str
     partition: int
     offset: int
+    key: bytes | None = None
 
 
 @dataclass
@@ -181,15 +182,24 @@ class AlertStage:
     the broker's ListOffsets.
     """
 
-    def __init__(self, watches: Sequence[Watch], store: AlertStateStore, namespace: str, idle_flush_s: float):
+    def __init__(
+        self,
+        watches: Sequence[Watch],
+        store: AlertStateStore,
+        namespace: str,
+        idle_flush_s: float,
+        lanes: Sequence[str] = ("0",),
+    ):
         self.store = store
         self.namespace = namespace
         self.idle_flush_s = idle_flush_s
         snapshot = store.load_alert_state(namespace)
         self.offset = snapshot[0] if snapshot else -1
-        self.engine = AlertEngine(watches, state=orjson.loads(snapshot[1]) if snapshot else None)
+        self.engine = AlertEngine(watches, state=orjson.loads(snapshot[1]) if snapshot else None, lanes=lanes)
         self.watches = list(watches)
-        self._last_input = time.monotonic()
+        started = time.monotonic()
+        self._last_input = started
+        self._lane_input = {lane: started for lane in lanes}
         self._newest_post: float | None = None
 
     def wants(self, post: EnrichedPost) -> bool:
@@ -206,7 +216,9 @@ class AlertStage:
             except ValueError as exc:
                 out.dead.append(dead_letter_for(Rejection(reason=Reason.PROCESSING_ERROR, detail=str(exc)), record))
                 continue
-            out.alerts.extend(Alert.from_payload(p) for p in self.engine.process(post))
+            lane = record.key.decode() if record.key else "0"
+            self._lane_input[lane] = time.monotonic()
+            out.alerts.extend(Alert.from_payload(p) for p in self.engine.process(post, lane))
             created = post.created_at.timestamp()
             self._newest_post = created if self._newest_post is None else max(self._newest_post, created)
         if records:
@@ -216,17 +228,20 @@ class AlertStage:
     def advance_if_idle(self) -> list[Alert]:
         """A quiet stream must still close its windows (and resolve its alerts).
 
-        After `idle_flush_s` without input, event time follows the wall clock, but at most
+        A lane (source partition) without input for `idle_flush_s` stops holding event time back.
+        When the whole stream is that quiet, event time follows the wall clock, but at most
         `QUIET_EVENT_TIME_S` past the newest post: a live stream keeps closing windows as time
         passes, a replay of 2015 closes its open windows without emitting every empty hour since.
         """
+        now = time.monotonic()
+        quiet_lanes = [lane for lane, seen in self._lane_input.items() if now - seen >= self.idle_flush_s]
+        payloads = self.engine.retire_lanes(quiet_lanes)
         newest = self._newest_post if self._newest_post is not None else self.engine.max_event_time
-        if newest is None or time.monotonic() - self._last_input < self.idle_flush_s:
-            return []
-        target = min(time.time(), newest + QUIET_EVENT_TIME_S)
-        if self.engine.max_event_time is not None and target <= self.engine.max_event_time:
-            return []
-        return [Alert.from_payload(p) for p in self.engine.advance(target)]
+        if newest is not None and now - self._last_input >= self.idle_flush_s:
+            target = min(time.time(), newest + QUIET_EVENT_TIME_S)
+            if self.engine.clock.floor is None or target > self.engine.clock.floor:
+                payloads += self.engine.advance(target)
+        return [Alert.from_payload(p) for p in payloads]
 
     def save(self) -> None:
         self.store.save_alert_state(self.namespace, self.offset, orjson.dumps(self.engine.to_state()))

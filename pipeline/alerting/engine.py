@@ -8,7 +8,7 @@ live alerts and backtest alerts are produced by the same code from the same orde
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ from pipeline.alerting.detectors import (
 from pipeline.alerting.lifecycle import AlertLifecycle, AlertTransition, WindowResult, severity_for
 from pipeline.alerting.payload import build_alert
 from pipeline.alerting.watches import Rules, Watch
-from pipeline.alerting.windows import ClosedWindow, Group, TumblingWindows
+from pipeline.alerting.windows import ClosedWindow, EventClock, Group, TumblingWindows
 
 
 def build_detectors(rules: Rules) -> dict[str, Detector]:
@@ -145,8 +145,10 @@ class WatchMonitor:
         rules = watch.rules
         return cls(watch, TumblingWindows(rules.window, rules.allowed_lateness, rules.max_samples))
 
-    def observe(self, post: Any, ts: float) -> list[AlertTransition]:
-        self.windows.observe(ts)
+    def observe(self, post: Any, ts: float, now: float | None) -> list[AlertTransition]:
+        """Count `post` (event time `ts`) and close what event time `now` (the clock's low) allows."""
+        if now is not None:
+            self.windows.observe(now)
         if self.watch.matches(post):
             post_id = str(posts.field(post, "id", ""))
             sample_text = str(posts.field(post, "text", ""))
@@ -209,27 +211,48 @@ class WatchMonitor:
 
 
 class AlertEngine:
-    """Posts in, alert payload dicts (for the `alerts` topic) out, in a deterministic order."""
+    """Posts in, alert payload dicts (for the `alerts` topic) out, in a deterministic order.
 
-    def __init__(self, watches: Iterable[Watch], state: dict[str, Any] | None = None):
-        state = state or {}
+    `lanes` name the partitions the posts are merged from (one lane for a sorted backtest); the
+    shared `EventClock` keeps a lane read ahead from making the others' posts late.
+    """
+
+    def __init__(self, watches: Iterable[Watch], state: dict[str, Any] | None = None, lanes: Sequence[str] = ("0",)):
+        state = state or {"clock": None, "watches": {}}
+        self.clock = EventClock.from_state(state["clock"], lanes) if state["clock"] else EventClock(lanes)
+        saved = state["watches"]
         self.monitors = [
-            WatchMonitor.from_state(w, state[w.name]) if w.name in state else WatchMonitor.fresh(w)
+            WatchMonitor.from_state(w, saved[w.name]) if w.name in saved else WatchMonitor.fresh(w)
             for w in sorted(watches, key=lambda w: w.name)
         ]
 
-    def process(self, post: Any) -> list[dict[str, Any]]:
+    def process(self, post: Any, lane: str = "0") -> list[dict[str, Any]]:
         ts = posts.timestamp(post)
-        return self._payloads(monitor.observe(post, ts) for monitor in self.monitors)
+        self.clock.observe(ts, lane)
+        now = self.clock.low
+        return self._payloads(monitor.observe(post, ts, now) for monitor in self.monitors)
 
     def advance(self, ts: float) -> list[dict[str, Any]]:
-        """Move event time forward without a post (e.g. a timer when the stream is idle)."""
-        return self._payloads(monitor.advance(ts) for monitor in self.monitors)
+        """Move event time forward without a post (e.g. a timer when the whole stream is idle)."""
+        self.clock.advance(ts)
+        return self._close_ready()
+
+    def retire_lanes(self, lanes: Iterable[str]) -> list[dict[str, Any]]:
+        """Stop waiting for lanes that have gone quiet; they rejoin with their next post."""
+        for lane in lanes:
+            self.clock.retire(lane)
+        return self._close_ready()
+
+    def _close_ready(self) -> list[dict[str, Any]]:
+        now = self.clock.low
+        if now is None:
+            return []
+        return self._payloads(monitor.advance(now) for monitor in self.monitors)
 
     @property
     def max_event_time(self) -> float | None:
-        seen = [m.windows.max_event_time for m in self.monitors if m.windows.max_event_time is not None]
-        return max(seen, default=None)
+        """The newest post seen on any lane."""
+        return self.clock.newest_overall
 
     def flush(self) -> list[dict[str, Any]]:
         """Close all windows (end of a backtest)."""
@@ -244,4 +267,7 @@ class AlertEngine:
         return sum(monitor.windows.late_dropped for monitor in self.monitors)
 
     def to_state(self) -> dict[str, Any]:
-        return {monitor.watch.name: monitor.to_state() for monitor in self.monitors}
+        return {
+            "clock": self.clock.to_state(),
+            "watches": {monitor.watch.name: monitor.to_state() for monitor in self.monitors},
+        }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,6 +102,59 @@ class ClosedWindow:
     stats: WindowStats
 
 
+class EventClock:
+    """Event time across input lanes (the partitions a post stream is merged from).
+
+    A consumer can read one partition far ahead of another, so the newest post overall says
+    little about what is still to come. The clock's `low` is the minimum over the lanes of their
+    newest event time — a lane read ahead cannot make the others' posts late. A lane known to be
+    quiet is retired (it no longer holds time back) until it delivers again; `advance` sets a
+    floor when the whole stream is quiet. With one lane this is simply the newest event time.
+    """
+
+    def __init__(self, lanes: Sequence[str] = ("0",)):
+        self.lanes = list(lanes)
+        self.newest: dict[str, float] = {}
+        self.retired: set[str] = set()
+        self.floor: float | None = None
+
+    def observe(self, ts: float, lane: str = "0") -> None:
+        if lane not in self.lanes:
+            self.lanes.append(lane)
+        self.newest[lane] = max(self.newest.get(lane, -math.inf), ts)
+        self.retired.discard(lane)
+
+    def retire(self, lane: str) -> None:
+        self.retired.add(lane)
+
+    def advance(self, ts: float) -> None:
+        self.floor = ts if self.floor is None else max(self.floor, ts)
+
+    @property
+    def newest_overall(self) -> float | None:
+        return max(self.newest.values(), default=None)
+
+    @property
+    def low(self) -> float | None:
+        active = [self.newest.get(lane, -math.inf) for lane in self.lanes if lane not in self.retired]
+        low = min(active) if active else max(self.newest.values(), default=-math.inf)
+        if self.floor is not None:
+            low = max(low, self.floor)
+        return None if low == -math.inf else low
+
+    def to_state(self) -> dict[str, Any]:
+        return {"newest": dict(self.newest), "retired": sorted(self.retired), "floor": self.floor}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], lanes: Sequence[str]) -> "EventClock":
+        clock = cls(lanes)
+        for lane, ts in state["newest"].items():
+            clock.observe(ts, lane)
+        clock.retired = set(state["retired"])
+        clock.floor = state["floor"]
+        return clock
+
+
 class TumblingWindows:
     """All open windows of one watch (one window size / lateness), keyed by group."""
 
@@ -122,7 +176,7 @@ class TumblingWindows:
         return -math.inf if self.max_event_time is None else self.max_event_time - self.allowed_lateness
 
     def observe(self, ts: float) -> None:
-        """Advance event time; call for every post, matching or not, so quiet watches still close."""
+        """Advance event time (the `EventClock`'s low point); call for every post, so quiet watches still close."""
         if self.max_event_time is None or ts > self.max_event_time:
             self.max_event_time = ts
 
@@ -137,8 +191,8 @@ class TumblingWindows:
         terms_text: str | None = None,
     ) -> bool:
         """Count a post in its window; False (and counted in `late_dropped`) if that window is closed.
-        `text` is kept as a sample; top terms come from `terms_text` (the normalised text) if given."""
-        self.observe(ts)
+        `text` is kept as a sample; top terms come from `terms_text` (the normalised text) if given.
+        Event time is the caller's to advance (`observe`), so a post read early cannot close windows."""
         start = window_start(ts, self.size)
         if start + self.size <= self.watermark or start < self._next_start.get(group, start):
             self.late_dropped += 1

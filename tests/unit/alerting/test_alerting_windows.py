@@ -1,7 +1,7 @@
 import json
 
 from pipeline.alerting.terms import terms, top_terms
-from pipeline.alerting.windows import TumblingWindows, window_start
+from pipeline.alerting.windows import EventClock, TumblingWindows, window_start
 
 GROUP = ("w", "all")
 
@@ -16,21 +16,27 @@ def test_window_start_aligns_to_multiples_of_size():
     assert window_start(7261, 600) == 7200
 
 
+def arrive(windows: TumblingWindows, ts: float, post_id: str) -> bool:
+    """A post arriving in order: event time moves to it, then it is counted."""
+    windows.observe(ts)
+    return windows.add(GROUP, ts, post_id, "x", 0.0, False)
+
+
 def test_window_closes_only_when_watermark_passes_its_end():
     windows = TumblingWindows(size=60, allowed_lateness=30)
-    windows.add(GROUP, 10, "a", "x", 0.0, False)
-    windows.add(GROUP, 85, "b", "x", 0.0, False)  # watermark 55 < end 60
+    arrive(windows, 10, "a")
+    arrive(windows, 85, "b")  # watermark 55 < end 60
     assert windows.close_ready() == []
-    windows.add(GROUP, 95, "c", "x", 0.0, False)  # watermark 65 >= 60
+    arrive(windows, 95, "c")  # watermark 65 >= 60
     closed = windows.close_ready()
     assert [(w.stats.start, w.stats.end, w.stats.count) for w in closed] == [(0, 60, 1)]
 
 
 def test_late_posts_within_lateness_count_and_beyond_are_dropped():
     windows = TumblingWindows(size=60, allowed_lateness=30)
-    windows.add(GROUP, 80, "a", "x", 0.0, False)
+    arrive(windows, 80, "a")
     assert windows.add(GROUP, 50, "late-ok", "x", 0.0, False)  # window [0,60) still open (watermark 50)
-    windows.add(GROUP, 200, "b", "x", 0.0, False)
+    arrive(windows, 200, "b")
     closed = windows.close_ready()
     assert closed[0].stats.sample_post_ids == ["late-ok"]
     assert not windows.add(GROUP, 59, "too-late", "x", 0.0, False)
@@ -129,3 +135,22 @@ def test_window_result_does_not_depend_on_arrival_order():
         return window.stats.sample_post_ids, window.stats.top_terms(5), window.stats.count
 
     assert closed(posts) == closed(list(reversed(posts)))
+
+
+def test_event_clock_waits_for_the_slowest_lane():
+    """A partition read ahead must not make the other partitions' posts late."""
+    clock = EventClock(lanes=["0", "1"])
+    clock.observe(1000, "0")
+    assert clock.low is None  # lane 1 has said nothing yet
+    clock.observe(100, "1")
+    assert clock.low == 100
+    clock.observe(5000, "0")
+    assert clock.low == 100
+    clock.retire("1")  # lane 1 went quiet: it stops holding time back
+    assert clock.low == 5000
+    clock.observe(200, "1")  # ... until it delivers again
+    assert clock.low == 200
+    clock.advance(9000)  # the whole stream is quiet
+    assert clock.low == 9000
+    again = EventClock.from_state(clock.to_state(), ["0", "1"])
+    assert again.low == clock.low and again.newest == clock.newest
