@@ -89,6 +89,49 @@ def report_from_worker(args: argparse.Namespace, settings: Settings) -> str:
         return response.read().decode()
 
 
+def parse_options(pairs: list[str]) -> dict:
+    """`key=value` pairs; values that parse as YAML scalars (numbers, booleans) are typed."""
+    import yaml
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"option {pair!r}: expected key=value")
+        options[key.replace("-", "_")] = yaml.safe_load(value) if value else ""
+    return options
+
+
+def cmd_connect(args: argparse.Namespace, settings: Settings) -> None:
+    from pipeline.connectors import run_connector
+
+    run_connector(args.connector, settings, **parse_options(args.options))
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> None:
+    """Copy a time range of posts.raw into the run's own namespace; point a worker at it to re-process."""
+    from pipeline.analytics.report import parse_instant
+    from pipeline.backtest_range import backtest_range, default_run_id
+
+    start, end = parse_instant(args.start), parse_instant(args.end)
+    run_id = args.run_id or default_run_id(start, end)
+    target, stats = asyncio.run(backtest_range(settings, start, end, run_id=run_id, speed=args.speed))
+    print(f"replayed {stats.produced} of {stats.scanned} scanned records into namespace {target.topic_prefix!r}")
+    print(f"re-process with: TOPIC_PREFIX={target.topic_prefix} APP_ID={target.app_id} "
+          f"CLICKHOUSE_DATABASE={target.clickhouse_database} python -m pipeline worker")
+
+
+def cmd_backtest(args: argparse.Namespace, settings: Settings) -> None:
+    from pipeline.alerting.watches import load_watches
+    from pipeline.analytics.report import parse_instant
+    from pipeline.backtest import load_incidents, read_enriched, render, run_watches, score
+
+    posts = asyncio.run(read_enriched(settings, parse_instant(args.start), parse_instant(args.end)))
+    alerts = run_watches(posts, load_watches(args.watches or settings.watches_dir))
+    print(f"{len(posts)} enriched posts in range from {settings.topic('posts.enriched')}")
+    print(render(alerts, score(alerts, load_incidents(args.incidents))), end="")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -117,6 +160,25 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--top", type=int, default=5, help="rows in the top-article tables")
     report.add_argument("--source", default=None, help="restrict to one source, e.g. wechat")
     report.set_defaults(func=cmd_report)
+
+    connect = sub.add_parser("connect", help="run a source connector onto posts.raw (jsonl, csv, rss, weibo, ...)")
+    connect.add_argument("connector")
+    connect.add_argument("options", nargs="*", help="key=value, e.g. path=posts.jsonl speed=60")
+    connect.set_defaults(func=cmd_connect)
+
+    replay = sub.add_parser("replay", help="copy a time range of posts.raw into an isolated backtest namespace")
+    replay.add_argument("--from", dest="start", required=True, help="by the records' own timestamps (post time)")
+    replay.add_argument("--to", dest="end", required=True)
+    replay.add_argument("--run-id", default=None, help="namespace backtest-<run-id>. (default from the range)")
+    replay.add_argument("--speed", type=float, default=0.0, help="0 = as fast as possible, 60 = 1 min of posts/s")
+    replay.set_defaults(func=cmd_replay)
+
+    backtest = sub.add_parser("backtest", help="run the watches over a range; precision, recall, lead time")
+    backtest.add_argument("--from", dest="start", required=True)
+    backtest.add_argument("--to", dest="end", required=True)
+    backtest.add_argument("--incidents", type=Path, required=True, help="YAML of labelled incidents")
+    backtest.add_argument("--watches", type=Path, default=None, help="watch directory (default WATCHES_DIR)")
+    backtest.set_defaults(func=cmd_backtest)
     return parser
 
 

@@ -61,7 +61,7 @@ def summarise(runtime: Runtime, alerts: list[Alert]) -> str:
         f"== {len(alerts)} messages on topic {settings.topic(Topics.ALERTS)} ==",
         *(
             f"   [{a.severity}] {a.state.value:<8} {a.watch}/{a.key}: {a.observed} posts in "
-            f"{a.window_start:%Y-%m-%d %H:%M}–{a.window_end:%H:%M} (baseline {a.baseline}), "
+            f"{a.window_start:%Y-%m-%d %H:%M}–{a.window_end:%H:%M} (baseline {_number(a.baseline)}), "
             f"negative {a.negative_share:.0%}; terms: {', '.join(a.top_terms[:5])}"
             for a in alerts
         ),
@@ -70,6 +70,10 @@ def summarise(runtime: Runtime, alerts: list[Alert]) -> str:
         "Ctrl-C stops the worker and the embedded stack.",
     ]
     return "\n".join(lines)
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
 
 
 def add_sample_feed(sample: Path, speed: float):

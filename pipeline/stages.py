@@ -164,9 +164,6 @@ class EnrichStage:
 
 
 
-QUIET_EVENT_TIME_S = 86_400.0
-
-
 @dataclass
 class AlertOutput:
     alerts: list[Alert] = field(default_factory=list)
@@ -200,7 +197,6 @@ class AlertStage:
         started = time.monotonic()
         self._last_input = started
         self._lane_input = {lane: started for lane in lanes}
-        self._newest_post: float | None = None
 
     def wants(self, post: EnrichedPost) -> bool:
         return any(watch.matches(post) for watch in self.watches)
@@ -219,8 +215,6 @@ class AlertStage:
             lane = record.key.decode() if record.key else "0"
             self._lane_input[lane] = time.monotonic()
             out.alerts.extend(Alert.from_payload(p) for p in self.engine.process(post, lane))
-            created = post.created_at.timestamp()
-            self._newest_post = created if self._newest_post is None else max(self._newest_post, created)
         if records:
             self._last_input = time.monotonic()
         return out
@@ -228,19 +222,14 @@ class AlertStage:
     def advance_if_idle(self) -> list[Alert]:
         """A quiet stream must still close its windows (and resolve its alerts).
 
-        A lane (source partition) without input for `idle_flush_s` stops holding event time back.
-        When the whole stream is that quiet, event time follows the wall clock, but at most
-        `QUIET_EVENT_TIME_S` past the newest post: a live stream keeps closing windows as time
-        passes, a replay of 2015 closes its open windows without emitting every empty hour since.
+        A lane (source partition) without input for `idle_flush_s` stops holding event time back;
+        when the whole stream is that quiet, the engine goes quiet (`AlertEngine.go_quiet`).
         """
         now = time.monotonic()
         quiet_lanes = [lane for lane, seen in self._lane_input.items() if now - seen >= self.idle_flush_s]
         payloads = self.engine.retire_lanes(quiet_lanes)
-        newest = self._newest_post if self._newest_post is not None else self.engine.max_event_time
-        if newest is not None and now - self._last_input >= self.idle_flush_s:
-            target = min(time.time(), newest + QUIET_EVENT_TIME_S)
-            if self.engine.clock.floor is None or target > self.engine.clock.floor:
-                payloads += self.engine.advance(target)
+        if now - self._last_input >= self.idle_flush_s:
+            payloads += self.engine.go_quiet(time.time())
         return [Alert.from_payload(p) for p in payloads]
 
     def save(self) -> None:

@@ -20,15 +20,13 @@ log = logging.getLogger(__name__)
 
 def load_enricher(settings: Settings):
     """The transformer path when its artefacts are built (`make models`), else the lexical model."""
-    from pipeline.models.enricher import Enricher, LexicalEnricher, models_built
+    from pipeline.models.enricher import MANIFEST, Enricher, LexicalEnricher
 
-    want_transformer = settings.enricher == "transformer" or (
-        settings.enricher == "auto" and models_built(settings.model_dir)
-    )
-    if want_transformer:
-        return Enricher.load(settings.model_dir, settings.taxonomy_path)
-    log.warning("using the lexical enricher (ENRICHER=%s, models built: %s)", settings.enricher, models_built(settings.model_dir))
-    return LexicalEnricher.load(settings.model_dir, settings.taxonomy_path)
+    built = (settings.model_dir / MANIFEST).exists()
+    if settings.enricher == "transformer" or (settings.enricher == "auto" and built):
+        return Enricher.load(settings.model_dir, settings.taxonomy_path, examples_path=settings.topic_examples_path)
+    log.warning("using the lexical enricher (ENRICHER=%s, models built: %s)", settings.enricher, built)
+    return LexicalEnricher.load(settings.taxonomy_path, settings.model_dir, examples_path=settings.topic_examples_path)
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -68,7 +66,7 @@ def run_worker(settings: Settings, extra: Callable[[faust.App, Runtime], None] |
     serve_dashboard(app, runtime)
     if extra is not None:
         extra(app, runtime)
-    worker = faust.Worker(app, loglevel="WARNING", quiet=True)
+    worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()
     finally:

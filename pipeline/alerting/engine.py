@@ -28,6 +28,10 @@ from pipeline.alerting.watches import Rules, Watch
 from pipeline.alerting.windows import ClosedWindow, EventClock, Group, TumblingWindows
 
 
+QUIET_EVENT_TIME_S = 86_400.0
+"""How far past the newest post a quiet stream's event time may move (see `AlertEngine.go_quiet`)."""
+
+
 def build_detectors(rules: Rules) -> dict[str, Detector]:
     """Detectors a watch's rules ask for, keyed by role (volume / negative / static_*)."""
     detectors: dict[str, Detector] = {}
@@ -236,6 +240,17 @@ class AlertEngine:
         """Move event time forward without a post (e.g. a timer when the whole stream is idle)."""
         self.clock.advance(ts)
         return self._close_ready()
+
+    def go_quiet(self, wall_time: float) -> list[dict[str, Any]]:
+        """The whole stream is quiet: event time follows the wall clock, at most `QUIET_EVENT_TIME_S`
+        past the newest post — a live stream keeps closing windows (and resolving alerts) as time
+        passes; a replay of 2015 closes its open windows without emitting every empty hour since."""
+        if self.max_event_time is None:
+            return []
+        target = min(wall_time, self.max_event_time + QUIET_EVENT_TIME_S)
+        if self.clock.floor is not None and target <= self.clock.floor:
+            return []
+        return self.advance(target)
 
     def retire_lanes(self, lanes: Iterable[str]) -> list[dict[str, Any]]:
         """Stop waiting for lanes that have gone quiet; they rejoin with their next post."""

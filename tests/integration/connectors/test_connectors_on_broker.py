@@ -1,0 +1,128 @@
+"""Connectors against the real embedded broker: what lands on posts.raw / posts.dlq, and the checkpoints."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import orjson
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
+
+from pipeline.connectors import metrics
+from pipeline.connectors.base import KafkaSink
+from pipeline.connectors.files import JsonlFileConnector
+from pipeline.connectors.push import PushEndpoint
+from pipeline.connectors.weibo import WeiboConnector
+from pipeline.schemas import DeadLetter, RawPost, Reason, decode
+from pipeline.settings import Topics
+from pipeline.topics import ensure_topics
+from tests.integration.connectors.kafka_read import read_topic
+from tests.unit.connectors.recorded_api import recorded_json
+from tests.unit.connectors.test_connector_weibo import timeline_handler
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2024, 6, 1, 8, 0, tzinfo=timezone.utc)
+
+
+async def test_jsonl_file_lands_on_raw_with_keys_and_post_timestamps(make_settings, tmp_path):
+    settings = make_settings()
+    await ensure_topics(settings)
+    path = tmp_path / "posts.jsonl"
+    lines = [
+        json.dumps(
+            {
+                "id": f"p{i}",
+                "source": "file",
+                "text": f"post {i}",
+                "created_at": (T0 + timedelta(minutes=i)).isoformat(),
+            }
+        )
+        for i in range(20)
+    ]
+    lines[5:5] = ["{broken"]
+    path.write_text("\n".join(lines) + "\n")
+
+    produced_before = metrics.POSTS_PRODUCED.labels("jsonl-posts")._value.get()
+    dead_before = metrics.DEAD_LETTERS.labels("jsonl-posts")._value.get()
+
+    stats = await JsonlFileConnector(settings, path=path).run()
+
+    assert (stats.posts, stats.dead_letters) == (20, 1)
+    assert (
+        metrics.POSTS_PRODUCED.labels("jsonl-posts")._value.get() - produced_before == 20
+    )  # counted once acknowledged
+    assert metrics.DEAD_LETTERS.labels("jsonl-posts")._value.get() - dead_before == 1
+    assert metrics.CHECKPOINT_LAG.labels("jsonl-posts")._value.get() == 0
+    raw = await read_topic(settings, Topics.RAW, expected=20)
+    assert sorted(r.key for r in raw) == sorted(f"file:p{i}".encode() for i in range(20))
+    for record in raw:
+        post = decode(record.value, RawPost)
+        assert record.timestamp == int(post.created_at.timestamp() * 1000)  # CreateTime = the post's own time
+    dead = [decode(r.value, DeadLetter) for r in await read_topic(settings, Topics.DLQ, expected=1)]
+    assert [(d.reason, d.offset, d.original) for d in dead] == [(Reason.NOT_JSON, 6, b"{broken")]
+    checkpoint = json.loads((settings.data_dir / "checkpoints" / "jsonl-posts.json").read_text())["position"]
+    assert checkpoint == {"path": str(path.resolve()), "offset": path.stat().st_size, "line": 21}
+
+
+async def test_weibo_poll_produces_once_and_the_next_run_resumes_from_since_id(make_settings, recorded_api):
+    settings = make_settings()
+    await ensure_topics(settings)
+    timeline = recorded_json("weibo", "user_timeline.json")["statuses"]
+    api = await recorded_api({"/2/statuses/user_timeline.json": timeline_handler(timeline)})
+
+    def weibo() -> WeiboConnector:
+        return WeiboConnector(
+            settings, uid="5617030362", access_token="tok", base_url=api.base_url, once=True, requests_per_s=None
+        )
+
+    first = await weibo().run()
+    second = await weibo().run()
+
+    assert (first.posts, first.dead_letters, second.posts) == (len(timeline) - 1, 1, 0)
+    assert api.requests[-1].query["since_id"] == str(max(s["id"] for s in timeline))
+    raw = await read_topic(settings, Topics.RAW, expected=len(timeline) - 1)
+    assert {decode(r.value, RawPost).id for r in raw} == {s["idstr"] for s in timeline} - {"3807900000000001"}
+
+
+@pytest.fixture
+async def push_server(make_settings):
+    """The push app on a local port in front of a real producer; yields (settings, base url)."""
+    settings = make_settings()
+    await ensure_topics(settings)
+    endpoint = PushEndpoint(settings, token="s3cret", max_body_bytes=64 * 1024)
+    async with KafkaSink(settings, "http-test") as sink:
+        server = TestServer(endpoint.app(sink))
+        await server.start_server()
+        yield settings, str(server.make_url("/v1/posts"))
+        await server.close()
+
+
+def batch(*ids: str) -> dict:
+    return {"posts": [{"id": i, "source": "http", "text": f"t {i}", "created_at": T0.isoformat()} for i in ids]}
+
+
+async def test_push_endpoint_auth_limits_validation_and_all_or_nothing(push_server):
+    settings, url = push_server
+    auth = {"Authorization": "Bearer s3cret"}
+    async with ClientSession() as http:
+        assert (await http.post(url, json=batch("a"))).status == 401
+        assert (await http.post(url, json=batch("a"), headers={"Authorization": "Bearer nope"})).status == 401
+        too_big = {"posts": [{"id": "big", "source": "http", "text": "x" * 70_000, "created_at": T0.isoformat()}]}
+        assert (await http.post(url, json=too_big, headers=auth)).status == 413
+        assert (await http.post(url, data=b"{nope", headers=auth)).status == 400
+
+        bad = batch("b1", "b2")
+        bad["posts"][1]["created_at"] = "not a date"
+        rejected = await http.post(url, json=bad, headers=auth)
+        assert rejected.status == 422
+        [error] = (await rejected.json())["errors"]
+        assert (error["index"], error["reason"]) == (1, "wrong_type") and error["detail"].startswith("created_at:")
+
+        accepted = await http.post(url, json=batch("c1", "c2", "c3"), headers=auth)
+        assert (accepted.status, await accepted.json()) == (202, {"accepted": 3})
+
+    raw = await read_topic(settings, Topics.RAW, expected=4, idle_s=3)
+    assert sorted(orjson.loads(r.value)["id"] for r in raw) == ["c1", "c2", "c3"]  # nothing of the 422 batch
