@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(PROJECT_ROOT / "var", description="Embedded broker/ClickHouse state and logs.")
     model_dir: Path = Field(PROJECT_ROOT / "models" / "build", description="Converted encoder + trained heads.")
     taxonomy_path: Path = Field(PROJECT_ROOT / "models" / "taxonomy.yaml", description="Topic taxonomy (YAML).")
+    topic_examples_path: Path | None = Field(
+        None, description="JSONL of {text, label} examples that refine the zero-shot topic classifier."
+    )
     watches_dir: Path = Field(PROJECT_ROOT / "models" / "watches", description="Directory of watch YAML files.")
     alert_idle_flush_s: float = Field(30.0, gt=0, description="Idle time after which open alert windows close.")
 
