@@ -31,7 +31,13 @@ def query(port: int, promql: str) -> list:
     return body["data"]["result"]
 
 
-@pytest.mark.skipif(PROMETHEUS is None, reason="Debian package prometheus not installed (make system-deps)")
+def ready(port: int) -> bool:
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=5).status == 200
+    except OSError:  # 503 while the TSDB opens, refused before that
+        return False
+
+
 def test_prometheus_scrapes_the_worker(make_settings, worker_factory, tmp_path):
     settings = make_settings()
     asyncio.run(ensure_topics(settings))
@@ -54,6 +60,7 @@ def test_prometheus_scrapes_the_worker(make_settings, worker_factory, tmp_path):
     )
     try:
         wait_for_port("127.0.0.1", port, 30, prometheus)
+        wait_until(lambda: ready(port), 60, "prometheus ready")
 
         def scraped_all() -> bool:
             result = query(port, 'pd_messages_in_total{stage="enrich"}')

@@ -12,8 +12,6 @@ from pipeline.settings import PROJECT_ROOT
 PROMETHEUS_DIR = PROJECT_ROOT / "deploy" / "prometheus"
 PROMTOOL = shutil.which("promtool")
 
-pytestmark = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (Debian package 'prometheus')")
-
 
 def _promtool(*args: str) -> str:
     result = subprocess.run([PROMTOOL, *args], cwd=PROMETHEUS_DIR, capture_output=True, text=True, timeout=120)

