@@ -44,6 +44,8 @@ bench: install models
 	$(PY) -m bench.pipeline
 	$(PY) -m bench.enrichment
 	$(PY) -m bench.sink
+	$(PY) -m bench.latency
+	$(PY) -m bench.replay
 
 bench-alerts: install
 	$(PY) -m bench.nab_alerts

@@ -32,21 +32,22 @@ TEXTS = [
 ]
 
 
-def posts(n: int, offset: int = 0) -> list[tuple[bytes, bytes]]:
+def posts(n: int, prefix: str = "b") -> list[RawPost]:
     start = datetime(2015, 2, 8, tzinfo=timezone.utc)
-    out = []
-    for i in range(offset, offset + n):
-        post = RawPost(id=f"b{i}", source="x", text=f"{TEXTS[i % len(TEXTS)]} {i}", created_at=start + timedelta(seconds=i))
-        out.append((post.key, post.encode()))
-    return out
+    return [
+        RawPost(id=f"{prefix}{i}", source="x", text=f"{TEXTS[i % len(TEXTS)]} {i}", created_at=start + timedelta(seconds=i))
+        for i in range(n)
+    ]
 
 
-async def produce(settings: Settings, messages: list[tuple[bytes, bytes]]) -> None:
+async def produce(settings: Settings, batch: list[RawPost]) -> None:
+    """As a connector does: key source:id, CreateTime = the post's own time."""
     producer = AIOKafkaProducer(**settings.kafka_client_kwargs(), acks="all", linger_ms=5)
     await producer.start()
     try:
-        for key, value in messages:
-            await producer.send(settings.topic(Topics.RAW), value=value, key=key)
+        for post in batch:
+            timestamp_ms = int(post.created_at.timestamp() * 1000)
+            await producer.send(settings.topic(Topics.RAW), value=post.encode(), key=post.key, timestamp_ms=timestamp_ms)
         await producer.flush()
     finally:
         await producer.stop()
@@ -72,7 +73,7 @@ async def forward_loop_rate(settings: Settings, n: int) -> float:
             await producer.flush()
             await consumer.commit()
 
-        await produce(settings, posts(1, offset=10**9))
+        await produce(settings, posts(1, prefix="warm-up"))
         await forward(1)
         started = time.perf_counter()
         await asyncio.gather(produce(settings, posts(n)), forward(n))
@@ -86,7 +87,7 @@ def pipeline_rate(settings: Settings, n: int, log_dir: Path) -> float:
     worker = WorkerProcess(settings, log_dir / "bench-worker.log").start()
     try:
         stored = lambda: worker.metric("pd_sink_rows_total", table="posts")  # noqa: E731
-        asyncio.run(produce(settings, posts(1, offset=10**9)))
+        asyncio.run(produce(settings, posts(1, prefix="warm-up")))
         wait_until(lambda: stored() >= 1, 180, "warm-up post stored", interval_s=0.05)
         started = time.perf_counter()
         asyncio.run(produce(settings, posts(n)))

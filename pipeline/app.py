@@ -1,7 +1,8 @@
 """The faust app: topics and agents, wiring only (the work is in `pipeline.stages`).
 
 posts.raw --enrich--> posts.enriched --store--> ClickHouse
-              \\--> posts.dlq          \\--watch--> watch.hits --detect--> alerts (+ ClickHouse)
+                 |--> posts.dlq
+                 \\--> posts.watch (posts a watch matches) --detect--> alerts (+ ClickHouse)
 
 Every agent batches with ``take_events``; faust acks a batch only when the agent asks for the
 next one, i.e. after its outputs were sent and its ClickHouse insert returned, and flushes the
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 SINK_BATCH_ROWS = 5000
 SINK_WITHIN_S = 0.5
+PRODUCER_LINGER_MS = 20  # batch sends: faust otherwise writes one produce request per message
+PRODUCER_MAX_BATCH_BYTES = 1 << 20  # an enriched post is ~1 kB: the 16 kB default holds a handful
 
 
 @dataclass
@@ -78,6 +81,8 @@ def create_app(runtime: Runtime) -> faust.App:
         broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
         broker_heartbeat_interval=1.0,
         producer_acks=-1,
+        producer_linger_ms=PRODUCER_LINGER_MS,
+        producer_max_batch_size=PRODUCER_MAX_BATCH_BYTES,
         web_enabled=False,
         key_serializer="raw",
         value_serializer="raw",
@@ -92,19 +97,26 @@ def create_app(runtime: Runtime) -> faust.App:
     watch_topic, alerts_topic = topic(Topics.WATCH), topic(Topics.ALERTS)
     model_executor = ThreadPoolExecutor(1, thread_name_prefix="enrich")
     sink_executor = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
-    stage = EnrichStage(settings, runtime.enricher)
+    stage = EnrichStage(settings, runtime.enricher, runtime.watches)
     alerting = AlertStage(
         runtime.watches,
         runtime.sink,
         settings.topic(Topics.WATCH),
         settings.alert_idle_flush_s,
-        lanes=[str(partition) for partition in range(Topics.partitions(Topics.ENRICHED, settings))],
+        lanes=[str(partition) for partition in range(Topics.partitions(Topics.RAW, settings))],
     )
+
+    async def emit(topic: faust.TopicT, key: bytes, value: bytes, timestamp: float | None = None) -> None:
+        """Queue a record on faust's producer, below its per-message channel machinery.
+
+        faust flushes this producer before every offset commit, so outputs are durable before
+        the inputs that produced them are committed (at-least-once)."""
+        await app.producer.send(topic.get_topic_name(), key, value, None, timestamp, None)
 
     async def dead_letter(letters: list[DeadLetter]) -> None:
         for letter in letters:
             metrics.DLQ.labels(letter.reason.value).inc()
-            await dlq_topic.send(key=f"{letter.topic}:{letter.partition}:{letter.offset}".encode(), value=letter.encode())
+            await emit(dlq_topic, f"{letter.topic}:{letter.partition}:{letter.offset}".encode(), letter.encode())
 
     @app.agent(raw_topic, name="enrich")
     async def enrich(stream):
@@ -116,7 +128,9 @@ def create_app(runtime: Runtime) -> faust.App:
             await dead_letter(out.dead)
             for post in out.enriched:
                 metrics.MODEL_PATH.labels(post.model_path).inc()
-                await enriched_topic.send(key=post.key, value=post.encode(), timestamp=post.created_at.timestamp())
+                await emit(enriched_topic, post.key, post.encode(), post.created_at.timestamp())
+            for partition, post in out.watched:  # the key names the lane: the input partition
+                await emit(watch_topic, str(partition).encode(), post.encode(), post.created_at.timestamp())
             metrics.MESSAGES_OUT.labels("enrich").inc(len(out.enriched))
             metrics.PROCESSING_SECONDS.labels("enrich").observe(time.perf_counter() - started)
             metrics.STAGE_LAST_PROGRESS.labels("enrich").set(time.time())
@@ -144,23 +158,11 @@ def create_app(runtime: Runtime) -> faust.App:
             metrics.PROCESSING_SECONDS.labels("sink").observe(time.perf_counter() - started)
             metrics.STAGE_LAST_PROGRESS.labels("sink").set(time.time())
 
-    @app.agent(enriched_topic, name="route")
-    async def route(stream):
-        """Forward posts some watch cares about to the single-partition topic the alert engine owns."""
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            for event in events:
-                try:
-                    post = decode(event.message.value, EnrichedPost)
-                except ValueError:
-                    continue  # the store agent dead-letters unreadable enriched posts
-                if alerting.wants(post):  # the key names the lane: the enriched partition it came from
-                    await watch_topic.send(key=str(event.message.partition).encode(), value=event.message.value)
-
     async def publish(alerts: list[Alert]) -> None:
         loop = asyncio.get_running_loop()
         for alert in alerts:
             metrics.ALERTS.labels(alert.state.value).inc()
-            await alerts_topic.send(key=alert.id.encode(), value=alert.encode())
+            await emit(alerts_topic, alert.id.encode(), alert.encode())
         await loop.run_in_executor(sink_executor, runtime.sink.insert_alerts, alerts)
         metrics.SINK_ROWS.labels("alerts").inc(len(alerts))
         await loop.run_in_executor(sink_executor, alerting.save)

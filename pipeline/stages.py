@@ -39,6 +39,8 @@ class RawRecord:
 class StageOutput:
     enriched: list[EnrichedPost] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
+    watched: list[tuple[int, EnrichedPost]] = field(default_factory=list)
+    """Posts some watch matches, with the input partition they came from (their lane downstream)."""
 
 
 def dead_letter_for(rejection: Rejection, record: RawRecord) -> DeadLetter:
@@ -75,9 +77,10 @@ class Enricher(Protocol):
 class EnrichStage:
     """posts.raw bytes -> validated, normalised, classified posts, or dead letters with a reason."""
 
-    def __init__(self, settings: Settings, enricher: Enricher):
+    def __init__(self, settings: Settings, enricher: Enricher, watches: Sequence[Watch] = ()):
         self.settings = settings
         self.enricher = enricher
+        self.watches = list(watches)
         self.duplicates = DuplicateCheck(settings.dedupe_capacity)
         self.reposts = RepostDetector(capacity=settings.dedupe_capacity)
         self.results_by_post: ResultCache[str, Enrichment] = ResultCache(settings.dedupe_capacity)
@@ -86,7 +89,7 @@ class EnrichStage:
         received_at = datetime.now(timezone.utc)
         started = time.monotonic()
         out = StageOutput()
-        accepted: list[tuple[RawPost, Normalised, str | None]] = []
+        accepted: list[tuple[RawRecord, RawPost, Normalised, str | None]] = []
         for record in records:
             decoded = decode_raw_post(
                 record.value, max_bytes=self.settings.max_message_bytes, max_text_chars=self.settings.max_text_chars
@@ -105,36 +108,37 @@ class EnrichStage:
                 log.exception("normalising %s failed", decoded.id)
                 out.dead.append(dead_letter_for(Rejection(reason=Reason.PROCESSING_ERROR, detail=repr(exc)), record))
                 continue
-            accepted.append((decoded, norm, match.first_id if match else None))
+            accepted.append((record, decoded, norm, match.first_id if match else None))
 
         results = self._enrich(accepted, started)
         processed_at = datetime.now(timezone.utc)
-        for (post, norm, repost_of), result in zip(accepted, results):
+        for (record, post, norm, repost_of), result in zip(accepted, results):
             self.results_by_post.put(post.id, result)
-            out.enriched.append(
-                EnrichedPost(
-                    id=post.id,
-                    source=post.source,
-                    account=post.account,
-                    author=post.author,
-                    title=post.title,
-                    url=post.url,
-                    created_at=post.created_at,
-                    text=post.text,
-                    **norm.enriched_fields(),
-                    is_repost=repost_of is not None,
-                    repost_of=repost_of,
-                    topic=result.topic,
-                    secondary_topic=result.secondary_topic,
-                    topic_score=result.topic_score,
-                    sentiment_score=result.sentiment_score,
-                    sentiment_label=result.sentiment_label,
-                    model_path=result.model_path,
-                    metrics=post.metrics,
-                    received_at=received_at,
-                    processed_at=processed_at,
-                )
+            enriched = EnrichedPost(
+                id=post.id,
+                source=post.source,
+                account=post.account,
+                author=post.author,
+                title=post.title,
+                url=post.url,
+                created_at=post.created_at,
+                text=post.text,
+                **norm.enriched_fields(),
+                is_repost=repost_of is not None,
+                repost_of=repost_of,
+                topic=result.topic,
+                secondary_topic=result.secondary_topic,
+                topic_score=result.topic_score,
+                sentiment_score=result.sentiment_score,
+                sentiment_label=result.sentiment_label,
+                model_path=result.model_path,
+                metrics=post.metrics,
+                received_at=received_at,
+                processed_at=processed_at,
             )
+            out.enriched.append(enriched)
+            if any(watch.matches(enriched) for watch in self.watches):
+                out.watched.append((record.partition, enriched))
         return out
 
     def _enrich(self, accepted, started: float) -> list[Enrichment]:
@@ -143,7 +147,7 @@ class EnrichStage:
         copies: list[tuple[int, int]] = []  # (repost index, index of its original in this batch)
         index_in_batch: dict[str, int] = {}
         fresh_index, fresh_texts, fresh_langs = [], [], []
-        for i, (post, norm, repost_of) in enumerate(accepted):
+        for i, (_, post, norm, repost_of) in enumerate(accepted):
             index_in_batch[post.id] = i
             known = self.results_by_post.get(repost_of) if repost_of else None
             if known is not None:
@@ -193,13 +197,9 @@ class AlertStage:
         snapshot = store.load_alert_state(namespace)
         self.offset = snapshot[0] if snapshot else -1
         self.engine = AlertEngine(watches, state=orjson.loads(snapshot[1]) if snapshot else None, lanes=lanes)
-        self.watches = list(watches)
         started = time.monotonic()
         self._last_input = started
         self._lane_input = {lane: started for lane in lanes}
-
-    def wants(self, post: EnrichedPost) -> bool:
-        return any(watch.matches(post) for watch in self.watches)
 
     def process(self, records: Sequence[RawRecord]) -> AlertOutput:
         out = AlertOutput()

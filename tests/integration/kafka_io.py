@@ -41,3 +41,25 @@ async def read_topic(settings: Settings, topic: str, expect: int, timeout_s: flo
     finally:
         await consumer.stop()
     return records
+
+
+async def committed_total(settings: Settings, topic: str) -> int:
+    """Sum of the consumer group's committed offsets on a topic.
+
+    Read by a consumer that assigns partitions itself: it never joins the group, so the workers
+    are not rebalanced by the look."""
+    from aiokafka import TopicPartition
+
+    consumer = AIOKafkaConsumer(**settings.kafka_client_kwargs(), group_id=settings.app_id, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        name = settings.topic(topic)
+        await consumer.topics()  # loads the metadata partitions_for_topic reads
+        partitions = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or ())]
+        consumer.assign(partitions)
+        total = 0
+        for tp in partitions:
+            total += max(0, await consumer.committed(tp) or 0)
+        return total
+    finally:
+        await consumer.stop()

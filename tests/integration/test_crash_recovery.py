@@ -13,7 +13,7 @@ from pipeline.settings import Topics
 from pipeline.sinks.clickhouse import connect
 from pipeline.topics import ensure_topics
 from pipeline.testing import wait_until
-from tests.integration.kafka_io import produce
+from tests.integration.kafka_io import committed_total, produce
 
 pytestmark = pytest.mark.integration
 
@@ -42,6 +42,7 @@ def test_sigkill_mid_stream_then_restart_gives_one_row_per_post(make_settings, w
 
     first = worker_factory(settings)
     wait_until(lambda: first.metric("pd_sink_rows_total", table="posts") >= 1000, 120, "first rows stored")
+    wait_until(lambda: asyncio.run(committed_total(settings, Topics.RAW)) > 0, 60, "first offsets committed")
     stored_before_kill = first.metric("pd_sink_rows_total", table="posts")
     first.kill()
     assert stored_before_kill < POSTS, "the kill must land mid-stream for this test to mean anything"
