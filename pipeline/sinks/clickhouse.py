@@ -6,6 +6,7 @@ chdb engine in embedded mode: `clickhouse_connect` hides the difference behind o
 
 from __future__ import annotations
 
+import fcntl
 import re
 import threading
 from datetime import datetime, timezone
@@ -28,16 +29,28 @@ class EngineBusy(RuntimeError):
     """The embedded chdb path is held by another process (one process may own it)."""
 
 
+def _held_by_another_process(path: Path) -> bool:
+    """ClickHouse keeps an exclusive flock on `<path>/status` while an engine has the path open."""
+    status = path / "status"
+    if not status.exists():
+        return False
+    with status.open("rb") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
 def connect(url: str, database: str | None = None) -> Client:
     """A client for ``chdb:///abs/path`` (embedded) or ``http(s)://user:pass@host:port`` (server)."""
     if url.startswith("chdb:"):
-        Path(url.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
-        try:
-            return clickhouse_connect.get_client(dsn=url)
-        except Exception as exc:
-            if "Cannot lock file" in str(exc):
-                raise EngineBusy(f"{url} is in use by another process (a running worker?)") from exc
-            raise
+        path = Path(url.removeprefix("chdb://"))
+        path.mkdir(parents=True, exist_ok=True)
+        if _held_by_another_process(path):
+            raise EngineBusy(f"{url} is in use by another process (a running worker?)")
+        return clickhouse_connect.get_client(dsn=url)
     parsed = urlparse(url)
     return clickhouse_connect.get_client(
         host=parsed.hostname,
