@@ -52,7 +52,7 @@ def zero_shot(enricher):
     ("Посол России провёл переговоры с министром иностранных дел о санкциях.", "political_affairs"),
 ])
 def test_zero_shot_first_level_topic(zero_shot, enricher, text, topic):
-    [prediction] = zero_shot.predict(enricher.encoder.encode([text]))
+    [prediction] = zero_shot.predict(enricher.encoder.encode([text]), [text])
     assert prediction.topic == topic
     assert enricher.taxonomy.leaf(prediction.secondary_topic).parent == topic
 
@@ -72,7 +72,7 @@ def test_examples_shift_classification(zero_shot, enricher, tmp_path):
     before, after = zero_shot.head.proba(x)[0], trained.head.proba(x)[0]
     idx = zero_shot.head.classes.index("cultural_exchange")
     assert after[idx] > before[idx] + 0.1
-    assert trained.predict(x)[0].secondary_topic == "cultural_exchange"
+    assert trained.predict(x, [text])[0].secondary_topic == "cultural_exchange"
 
 
 def test_examples_with_unknown_labels_are_rejected(tmp_path):
@@ -83,10 +83,12 @@ def test_examples_with_unknown_labels_are_rejected(tmp_path):
 
 
 def test_transformer_sentiment_on_obvious_cases(enricher):
-    rows = enricher.enrich(["这部电影太精彩了，我非常喜欢！", "Terrible service, I hate it and will never come back.",
-                            "Прекрасный концерт, огромное спасибо!"], ["zh", "en", "ru"])
-    assert [r.sentiment_label for r in rows] == ["positive", "negative", "positive"]
+    rows = enricher.enrich(["两国合作取得丰硕成果，令人振奋！", "骗子公司卷款跑路，数百名受害者血本无归。",
+                            "Terrible service, I hate it and will never come back.",
+                            "Прекрасный концерт, огромное спасибо!"], ["zh", "zh", "en", "ru"])
+    assert [r.sentiment_label for r in rows] == ["positive", "negative", "negative", "positive"]
     assert rows[0].sentiment_score > 0 > rows[1].sentiment_score
+    assert all(r.model_path == "transformer" for r in rows)
 
 
 def test_cache_hit_and_in_batch_repost_marked_cache(model_dir):
