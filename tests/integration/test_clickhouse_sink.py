@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from pipeline.schemas import EnrichedPost, PostMetrics
-from pipeline.sinks.clickhouse import ClickHouseSink, connect, load_migrations, migrate
+from pipeline.sinks.clickhouse import ClickHouseSink, load_migrations, migrate
 
 pytestmark = pytest.mark.integration
 
@@ -26,15 +26,14 @@ def post(i: int, sentiment: float = 0.0, processed_at: datetime = T0) -> Enriche
 
 
 @pytest.fixture
-def sink(tmp_path):
-    client = connect(f"chdb://{tmp_path / 'chdb'}")
+def sink(open_chdb):
+    client = open_chdb()
     migrate(client, "pd", ttl_days=30)
-    yield ClickHouseSink(client, "pd")
-    client.close()
+    return ClickHouseSink(client, "pd")
 
 
-def test_migrations_apply_once_in_order(tmp_path):
-    client = connect(f"chdb://{tmp_path / 'chdb'}")
+def test_migrations_apply_once_in_order(open_chdb):
+    client = open_chdb()
     versions = [m.version for m in load_migrations()]
     assert migrate(client, "pd", 30) == versions == sorted(versions)
     assert migrate(client, "pd", 30) == []

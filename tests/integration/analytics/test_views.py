@@ -79,12 +79,11 @@ def test_alert_views_follow_the_latest_transition(sink):
                                                              ("a2", "resolved")}  # fmt: skip
 
 
-def test_aggregates_expire_with_the_configured_ttl(tmp_path):
-    from pipeline.sinks.clickhouse import connect, migrate
+def test_aggregates_expire_with_the_configured_ttl(open_chdb):
+    from pipeline.sinks.clickhouse import migrate
 
-    client = connect(f"chdb://{tmp_path / 'ttl'}")
+    client = open_chdb("ttl")
     migrate(client, "ttl_db", ttl_days=7)
     ddl = dict(client.query("SELECT name, create_table_query FROM system.tables WHERE database = 'ttl_db'").result_rows)
     for table in ("posts_by_minute", "posts_by_country_minute", "processing_by_minute"):
         assert "TTL inserted_at + toIntervalDay(7)" in ddl[table], ddl[table]
-    client.close()

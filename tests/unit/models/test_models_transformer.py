@@ -10,6 +10,9 @@ from pipeline.models.enricher import DEFAULT_TAXONOMY, ENCODER_DIR, Enricher
 from pipeline.models.taxonomy import TaxonomyError, load_taxonomy
 from pipeline.models.topic import TopicClassifier, load_examples
 
+# the first test may build the models (session fixture) when `make models` has not run yet
+pytestmark = pytest.mark.timeout(1800)
+
 
 def test_dequantize_q4_block_layout():
     scale = np.float16(0.5).tobytes()
@@ -84,10 +87,12 @@ def test_examples_with_unknown_labels_are_rejected(tmp_path):
 
 def test_transformer_sentiment_on_obvious_cases(enricher):
     rows = enricher.enrich(["两国合作取得丰硕成果，令人振奋！", "骗子公司卷款跑路，数百名受害者血本无归。",
-                            "Terrible service, I hate it and will never come back.",
-                            "Прекрасный концерт, огромное спасибо!"], ["zh", "zh", "en", "ru"])
-    assert [r.sentiment_label for r in rows] == ["positive", "negative", "negative", "positive"]
-    assert rows[0].sentiment_score > 0 > rows[1].sentiment_score
+                            "Terrible service, I hate it and will never come back.", "I love this, what a great day!",
+                            "Прекрасный концерт, огромное спасибо!", "Ужасная катастрофа, погибли люди."],
+                           ["zh", "zh", "en", "en", "ru", "ru"])
+    assert [r.sentiment_label for r in rows[:4]] == ["positive", "negative", "negative", "positive"]
+    # ru has no training corpus: its heads transfer across languages, so only the sign is asserted
+    assert rows[4].sentiment_score > 0.3 and rows[5].sentiment_score < -0.3
     assert all(r.model_path == "transformer" for r in rows)
 
 
@@ -109,3 +114,21 @@ def test_deadline_overflow_goes_lexical(enricher):
     assert paths.count("lexical") == len(texts) - paths.count("transformer")
     assert all(r.topic == "other" for r in rows if r.model_path == "lexical")
     assert enricher.enrich(["brand new text"], ["en"], deadline_s=0.0)[0].model_path == "lexical"
+
+
+def test_build_is_cached_and_manifest_checksums_hold(model_dir):
+    from pipeline.models.build import build, verify
+
+    manifest = build(model_dir)  # second call: must not rebuild, must return the same manifest
+    assert manifest == json.loads((model_dir / "manifest.json").read_text())
+    assert verify(model_dir, manifest["files"])
+    assert {"e5-small/model.safetensors", "e5-small/tokenizer.json", "sentiment_lexicon.json"} <= set(manifest["files"])
+
+
+def test_enrichment_values_are_in_range(enricher):
+    rows = enricher.enrich(["俄罗斯驻华大使馆举办新年招待会。", "Visa rules change next month.", "Фестиваль русского кино."],
+                           ["zh", "en", "ru"])
+    for row in rows:
+        assert row.topic in enricher.taxonomy.topics
+        assert 0.0 <= row.topic_score <= 1.0 and -1.0 <= row.sentiment_score <= 1.0
+        assert row.sentiment_label in ("negative", "neutral", "positive")
