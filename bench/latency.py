@@ -26,7 +26,7 @@ from pipeline.testing import WorkerProcess, wait_until
 from pipeline.topics import ensure_topics
 
 
-async def produce_steadily(settings: Settings, texts: list[tuple[str, str]], rate: float) -> None:
+async def produce_steadily(settings: Settings, texts: list[tuple[str, str]], rate: float, prefix: str = "lat") -> None:
     """Send at `rate` posts/s in 10 ms ticks, each post stamped with its own send time."""
     producer = AIOKafkaProducer(**settings.kafka_client_kwargs(), acks="all", linger_ms=1)
     await producer.start()
@@ -37,7 +37,7 @@ async def produce_steadily(settings: Settings, texts: list[tuple[str, str]], rat
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            post = RawPost(id=f"lat{i}", source="x", text=text, lang=lang, created_at=datetime.now(timezone.utc))
+            post = RawPost(id=f"{prefix}{i}", source="x", text=text, lang=lang, created_at=datetime.now(timezone.utc))
             await producer.send(settings.topic(Topics.RAW), value=post.encode(), key=post.key)
         await producer.flush()
     finally:
@@ -65,7 +65,7 @@ def main() -> None:
             worker = WorkerProcess(settings, tmp_path / "worker.log").start()
             stored = lambda: worker.metric("pd_sink_rows_total", table="posts")  # noqa: E731
             try:
-                asyncio.run(produce_steadily(settings, [("warm-up post about the embassy", "en")], 1.0))
+                asyncio.run(produce_steadily(settings, [("warm-up post about the embassy", "en")], 1.0, prefix="warm"))
                 wait_until(lambda: stored() >= 1, 300, "warm-up stored", interval_s=0.1)
                 asyncio.run(produce_steadily(settings, texts, args.rate))
                 wait_until(lambda: stored() >= total + 1, 300, "all posts stored", interval_s=0.2)

@@ -31,7 +31,7 @@ from pipeline.stages import AlertStage, EnrichStage, Enricher, RawRecord, dead_l
 log = logging.getLogger(__name__)
 
 SINK_BATCH_ROWS = 5000
-SINK_WITHIN_S = 0.5
+SINK_WITHIN_S = 0.25
 PRODUCER_LINGER_MS = 20  # batch sends: faust otherwise writes one produce request per message
 PRODUCER_MAX_BATCH_BYTES = 1 << 20  # an enriched post is ~1 kB: the 16 kB default holds a handful
 

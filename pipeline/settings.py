@@ -50,7 +50,9 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(256 * 1024, ge=1024, description="Raw messages over this go to the DLQ.")
     batch_size: int = Field(256, ge=1, description="Max posts per enrichment batch (stream.take).")
     batch_within_s: float = Field(0.2, gt=0, description="Max wait to fill a batch.")
-    enrich_deadline_s: float = Field(1.0, gt=0, description="Model time budget per batch before lexical fallback.")
+    enrich_deadline_s: float = Field(
+        0.25, gt=0, description="Transformer time budget per batch; the rest of the batch goes to the lexical model."
+    )
     enricher: Literal["auto", "transformer", "lexical"] = Field(
         "auto", description="auto = transformer when models/build exists, else lexical."
     )
