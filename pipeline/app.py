@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -122,41 +121,35 @@ def create_app(runtime: Runtime) -> faust.App:
     async def enrich(stream):
         loop = asyncio.get_running_loop()
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            started = time.perf_counter()
-            metrics.MESSAGES_IN.labels("enrich").inc(len(events))
-            out = await loop.run_in_executor(model_executor, stage.process, [record_of(e) for e in events])
-            await dead_letter(out.dead)
-            for post in out.enriched:
-                metrics.MODEL_PATH.labels(post.model_path).inc()
-                await emit(enriched_topic, post.key, post.encode(), post.created_at.timestamp())
-            for partition, post in out.watched:  # the key names the lane: the input partition
-                await emit(watch_topic, str(partition).encode(), post.encode(), post.created_at.timestamp())
-            metrics.MESSAGES_OUT.labels("enrich").inc(len(out.enriched))
-            metrics.PROCESSING_SECONDS.labels("enrich").observe(time.perf_counter() - started)
-            metrics.STAGE_LAST_PROGRESS.labels("enrich").set(time.time())
+            with metrics.batch("enrich", len(events)):
+                out = await loop.run_in_executor(model_executor, stage.process, [record_of(e) for e in events])
+                await dead_letter(out.dead)
+                for post in out.enriched:
+                    metrics.MODEL_PATH.labels(post.model_path).inc()
+                    await emit(enriched_topic, post.key, post.encode(), post.created_at.timestamp())
+                for partition, post in out.watched:  # the key names the lane: the input partition
+                    await emit(watch_topic, str(partition).encode(), post.encode(), post.created_at.timestamp())
+                metrics.MESSAGES_OUT.labels("enrich").inc(len(out.enriched))
 
     @app.agent(enriched_topic, name="store")
     async def store(stream):
         loop = asyncio.get_running_loop()
         async for events in stream.take_events(SINK_BATCH_ROWS, within=SINK_WITHIN_S):
-            started = time.perf_counter()
-            metrics.MESSAGES_IN.labels("sink").inc(len(events))
-            posts, unreadable = [], []
-            for event in events:
-                try:
-                    posts.append(decode(event.message.value, EnrichedPost))
-                except ValueError as exc:  # written by an incompatible producer; keep it, don't crash
-                    rejection = Rejection(reason=Reason.PROCESSING_ERROR, detail=f"unreadable enriched post: {exc}")
-                    unreadable.append(dead_letter_for(rejection, record_of(event)))
-            await dead_letter(unreadable)
-            await loop.run_in_executor(sink_executor, runtime.sink.insert_posts, posts)
-            inserted = datetime.now(timezone.utc)
-            for post in posts:
-                metrics.E2E_LATENCY_SECONDS.observe((inserted - post.received_at).total_seconds())
-            metrics.SINK_ROWS.labels("posts").inc(len(posts))
-            metrics.MESSAGES_OUT.labels("sink").inc(len(posts))
-            metrics.PROCESSING_SECONDS.labels("sink").observe(time.perf_counter() - started)
-            metrics.STAGE_LAST_PROGRESS.labels("sink").set(time.time())
+            with metrics.batch("sink", len(events)):
+                posts, unreadable = [], []
+                for event in events:
+                    try:
+                        posts.append(decode(event.message.value, EnrichedPost))
+                    except ValueError as exc:  # written by an incompatible producer; keep it, don't crash
+                        detail = f"unreadable enriched post: {exc}"
+                        unreadable.append(dead_letter_for(Rejection(reason=Reason.PROCESSING_ERROR, detail=detail), record_of(event)))
+                await dead_letter(unreadable)
+                await loop.run_in_executor(sink_executor, runtime.sink.insert_posts, posts)
+                inserted = datetime.now(timezone.utc)
+                for post in posts:
+                    metrics.E2E_LATENCY_SECONDS.observe((inserted - post.received_at).total_seconds())
+                metrics.SINK_ROWS.labels("posts").inc(len(posts))
+                metrics.MESSAGES_OUT.labels("sink").inc(len(posts))
 
     async def publish(alerts: list[Alert]) -> None:
         loop = asyncio.get_running_loop()
@@ -171,14 +164,11 @@ def create_app(runtime: Runtime) -> faust.App:
     async def detect(stream):
         loop = asyncio.get_running_loop()
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            started = time.perf_counter()
-            metrics.MESSAGES_IN.labels("alerts").inc(len(events))
-            out = await loop.run_in_executor(sink_executor, alerting.process, [record_of(e) for e in events])
-            await dead_letter(out.dead)
-            await publish(out.alerts)
-            metrics.MESSAGES_OUT.labels("alerts").inc(len(out.alerts))
-            metrics.PROCESSING_SECONDS.labels("alerts").observe(time.perf_counter() - started)
-            metrics.STAGE_LAST_PROGRESS.labels("alerts").set(time.time())
+            with metrics.batch("alerts", len(events)):
+                out = await loop.run_in_executor(sink_executor, alerting.process, [record_of(e) for e in events])
+                await dead_letter(out.dead)
+                await publish(out.alerts)
+                metrics.MESSAGES_OUT.labels("alerts").inc(len(out.alerts))
 
     @app.timer(5.0)
     async def close_idle_windows():

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 MESSAGES_IN = Counter("pd_messages_in", "Messages consumed by a stage", ["stage"])
@@ -28,3 +32,13 @@ SINK_ROWS = Counter("pd_sink_rows", "Rows inserted into ClickHouse", ["table"])
 def serve(host: str, port: int) -> None:
     """Expose /metrics on its own port so scraping never waits on the event loop."""
     start_http_server(port, addr=host)
+
+
+@contextmanager
+def batch(stage: str, size: int) -> Iterator[None]:
+    """Count a batch into a stage and, once handled, its processing time and the stage's progress."""
+    started = time.perf_counter()
+    MESSAGES_IN.labels(stage).inc(size)
+    yield
+    PROCESSING_SECONDS.labels(stage).observe(time.perf_counter() - started)
+    STAGE_LAST_PROGRESS.labels(stage).set(time.time())
