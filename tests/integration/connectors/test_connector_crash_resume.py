@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from pipeline.settings import PROJECT_ROOT, Settings, Topics
+from pipeline.testing import wait_until
 from pipeline.topics import ensure_topics
 from tests.integration.connectors.kafka_read import read_topic
 from tests.unit.connectors.recorded_api import recorded_bytes
@@ -76,7 +77,9 @@ async def stop_after_checkpoint(process: subprocess.Popen, checkpoint_path, line
     await asyncio.to_thread(process.wait, 30)
 
 
-async def test_sigkill_mid_file_then_restart_delivers_every_line_and_resumes(make_settings, tmp_path):
+async def test_sigkill_mid_file_then_restart_delivers_every_line_and_resumes(
+    make_settings, tmp_path, worker_factory, open_chdb
+):
     settings = make_settings()
     await ensure_topics(settings)
     path = tmp_path / "posts.jsonl"
@@ -103,6 +106,20 @@ async def test_sigkill_mid_file_then_restart_delivers_every_line_and_resumes(mak
     assert per_key["file:l000"] == 1 and len(records) < 2 * LINES  # ...so the restart did not begin at line 0
     final = json.loads(checkpoint_path.read_text())["position"]
     assert final["line"] == LINES and final["offset"] == path.stat().st_size
+
+    # through a worker, ClickHouse holds every line exactly once; the re-sent copies are dead-lettered
+    worker = await asyncio.to_thread(worker_factory, settings)
+
+    def drained() -> bool:
+        handled = worker.metric("pd_sink_rows_total", table="posts") + worker.metric("pd_dlq_total", reason="duplicate_id")
+        return handled >= len(records)
+
+    await asyncio.to_thread(wait_until, drained, 120, "the worker handled every record of the file")
+    await asyncio.to_thread(worker.stop)
+    client = open_chdb()
+    assert client.query(f"SELECT count(), uniqExact(id) FROM {settings.clickhouse_database}.posts FINAL").result_rows == [
+        (LINES, LINES)
+    ]
 
 
 async def test_sigterm_commits_what_was_acknowledged_so_the_restart_repeats_nothing(make_settings, tmp_path):
