@@ -77,7 +77,7 @@ async def test_search_follows_next_token_then_polls_with_since_id(recorded_api, 
 
 async def test_429_waits_until_x_rate_limit_reset(recorded_api, settings):
     def limited() -> web.Response:
-        reset = str(int(time.time()) + 1)
+        reset = str(int(time.time()) + 2)  # whole seconds: +2 is at least 1 s away
         headers = {"x-rate-limit-limit": "450", "x-rate-limit-remaining": "0", "x-rate-limit-reset": reset}
         return json_reply(recorded_bytes("x", "too_many_requests.json"), status=429, headers=headers)
 
