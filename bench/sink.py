@@ -1,5 +1,9 @@
 """ClickHouse sink rows/s next to one bulk clickhouse-connect insert of the same rows, in one run.
 
+First the whole store agent: N enriched posts arrive as messages on `posts.enriched` and a real
+worker decodes and inserts them (what the issue asks for); then one bulk insert of the same rows.
+Then, to isolate the sink class itself, rounds of the in-process comparison below.
+
 The sink path is `ClickHouseSink.insert_posts` in batches of the sink agent's size (2000); the
 baseline is a single `client.insert` of all rows. Both build rows with the same `post_row` and
 write into freshly migrated databases of the same chdb engine (materialized views included), so
@@ -17,6 +21,7 @@ import statistics
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from pipeline.schemas import EnrichedPost, PostMetrics
 from pipeline.sinks.clickhouse import POST_COLUMNS, ClickHouseSink, connect, migrate, post_row
@@ -61,6 +66,53 @@ def timed(insert, sink: ClickHouseSink, posts: list[EnrichedPost]) -> tuple[floa
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+def store_agent_vs_bulk(posts: list[EnrichedPost]) -> tuple[float, float]:
+    """(rows/s of a worker's store agent fed `posts` as enriched messages, rows/s of one bulk insert)."""
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    from pipeline.settings import Settings, Topics
+    from pipeline.stack import EmbeddedStack, free_port
+    from pipeline.testing import WorkerProcess, wait_until
+    from pipeline.topics import ensure_topics
+
+    async def produce(settings: Settings, batch: list[EnrichedPost]) -> None:
+        producer = AIOKafkaProducer(**settings.kafka_client_kwargs(), acks="all", linger_ms=5)
+        await producer.start()
+        try:
+            for post in batch:
+                await producer.send(settings.topic(Topics.ENRICHED), value=post.encode(), key=post.key)
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", data_dir=tmp, enricher="lexical",
+            clickhouse_url=f"chdb://{tmp}/chdb", metrics_port=free_port(), web_port=free_port(),
+        )  # fmt: skip
+        with EmbeddedStack(settings):
+            asyncio.run(ensure_topics(settings))
+            worker = WorkerProcess(settings, Path(tmp) / "worker.log").start()
+            stored = lambda: worker.metric("pd_sink_rows_total", table="posts")  # noqa: E731
+            try:
+                asyncio.run(produce(settings, posts[:1]))
+                wait_until(lambda: stored() >= 1, 180, "warm-up row stored", interval_s=0.05)
+                started = time.perf_counter()
+                asyncio.run(produce(settings, posts[1:]))
+                wait_until(lambda: stored() >= len(posts), 600, "all rows stored", interval_s=0.05)
+                agent_rate = (len(posts) - 1) / (time.perf_counter() - started)
+            finally:
+                worker.stop()
+        client = connect(settings.resolved_clickhouse_url)
+        bulk = ClickHouseSink(client, "bench_bulk")
+        migrate(client, bulk.database, ttl_days=30)
+        wall, _ = timed(insert_in_bulk, bulk, posts)
+        client.close()
+    return agent_rate, len(posts) / wall
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=20000)
@@ -68,6 +120,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     posts = make_posts(args.posts)
+    agent, bulk = store_agent_vs_bulk(posts)
+    print(
+        f"store agent (enriched messages -> ClickHouse): {agent:,.0f} rows/s; one bulk insert: {bulk:,.0f} rows/s; "
+        f"ratio {agent / bulk:.1%} (target >= 50%)"
+    )
     inserts = {"sink": insert_with_sink, "bulk": insert_in_bulk}
     with tempfile.TemporaryDirectory() as tmp:
         client = connect(f"chdb://{tmp}/chdb")
