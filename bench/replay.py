@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer

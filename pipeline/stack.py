@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pipeline.settings import PROJECT_ROOT, Settings
+from pipeline.settings import Settings
 
 S3RVER_VERSION = "3.7.1"
 S3_BUCKET = "tansu"
@@ -152,6 +152,3 @@ class EmbeddedStack:
 def describe(settings: Settings) -> str:
     parsed = urlparse(settings.resolved_clickhouse_url)
     return f"broker {settings.kafka_bootstrap_servers} | ClickHouse {parsed.scheme}://{parsed.netloc}{parsed.path}"
-
-
-__all__ = ["EmbeddedStack", "PROJECT_ROOT", "describe", "free_port", "tansu_binary", "wait_for_port"]
