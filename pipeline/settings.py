@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     kafka_ssl_cafile: Path | None = Field(None, description="CA bundle for SSL / SASL_SSL.")
     kafka_ssl_certfile: Path | None = Field(None, description="Client certificate for mutual TLS.")
     kafka_ssl_keyfile: Path | None = Field(None, description="Client key for mutual TLS.")
+    kafka_fetch_max_wait_ms: int = Field(
+        100, ge=1, description="Longest a consumer fetch waits for data (the embedded broker always waits it out)."
+    )
     topic_prefix: str = Field("", description="Namespace for every topic, e.g. 'backtest-1.'.")
     topic_partitions: int = Field(4, ge=1, description="Partitions when the pipeline creates topics.")
     topic_replication: int = Field(1, ge=1, description="Replication factor when the pipeline creates topics.")
