@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Protocol
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from typing import Protocol
 
 import orjson
 
@@ -50,8 +50,9 @@ def dead_letter_for(rejection: Rejection, record: RawRecord) -> DeadLetter:
 class DuplicateCheck:
     """Tells a true duplicate (same post id at another offset) from a redelivery of the same record.
 
-    A redelivery after a crash must be processed again (at-least-once); a second message
-    with an id already seen is a producer bug and goes to the dead-letter topic.
+    A redelivery after a crash must be processed again (at-least-once); a second message with
+    an id already seen (a producer's retry, or a bug) is not enriched twice: it goes to the
+    dead-letter topic with reason duplicate_id, counted, while the first copy is stored.
     """
 
     def __init__(self, capacity: int):
@@ -168,6 +169,13 @@ class EnrichStage:
 
 
 
+class AlertStateStore(Protocol):
+    """Where the alert engine's snapshots live (`ClickHouseSink` in the worker)."""
+
+    def load_alert_state(self, namespace: str) -> tuple[int, bytes] | None: ...
+    def save_alert_state(self, namespace: str, offset: int, state: bytes) -> None: ...
+
+
 @dataclass
 class AlertOutput:
     alerts: list[Alert] = field(default_factory=list)
@@ -234,8 +242,3 @@ class AlertStage:
 
     def save(self) -> None:
         self.store.save_alert_state(self.namespace, self.offset, orjson.dumps(self.engine.to_state()))
-
-
-class AlertStateStore(Protocol):
-    def load_alert_state(self, namespace: str) -> tuple[int, bytes] | None: ...
-    def save_alert_state(self, namespace: str, offset: int, state: bytes) -> None: ...
