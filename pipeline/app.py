@@ -13,7 +13,6 @@ Blocking work (models, chdb) runs in single-thread executors so the event loop k
 from __future__ import annotations
 
 import asyncio
-import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,9 +25,13 @@ from pipeline.schemas import Alert, DeadLetter, EnrichedPost, Reason, Rejection,
 from pipeline.settings import Settings, Topics
 from pipeline.sinks import metrics
 from pipeline.sinks.clickhouse import ClickHouseSink
-from pipeline.stages import AlertStage, EnrichStage, Enricher, RawRecord, dead_letter_for
-
-log = logging.getLogger(__name__)
+from pipeline.stages import (
+    AlertStage,
+    Enricher,
+    EnrichStage,
+    RawRecord,
+    dead_letter_for,
+)
 
 SINK_BATCH_ROWS = 5000
 SINK_WITHIN_S = 0.25

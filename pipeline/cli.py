@@ -12,8 +12,6 @@ from pathlib import Path
 
 from pipeline.settings import Settings
 
-log = logging.getLogger("pipeline")
-
 
 def wait_for_signal() -> None:
     stop = threading.Event()
@@ -124,7 +122,13 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> None:
 def cmd_backtest(args: argparse.Namespace, settings: Settings) -> None:
     from pipeline.alerting.watches import load_watches
     from pipeline.analytics.report import parse_instant
-    from pipeline.backtest import load_incidents, read_enriched, render, run_watches, score
+    from pipeline.backtest import (
+        load_incidents,
+        read_enriched,
+        render,
+        run_watches,
+        score,
+    )
 
     posts = asyncio.run(read_enriched(settings, parse_instant(args.start), parse_instant(args.end)))
     alerts = run_watches(posts, load_watches(args.watches or settings.watches_dir))

@@ -25,7 +25,6 @@ from pydantic import (
     ValidationError,
 )
 
-
 MAX_FUTURE_SKEW = timedelta(days=1)
 """Posts dated later than now + this are rejected: event time drives the alert windows."""
 

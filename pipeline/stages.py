@@ -17,7 +17,16 @@ import orjson
 from pipeline.alerting.engine import AlertEngine
 from pipeline.alerting.watches import Watch
 from pipeline.models.enricher import Enrichment
-from pipeline.schemas import Alert, DeadLetter, EnrichedPost, RawPost, Reason, Rejection, decode, decode_raw_post
+from pipeline.schemas import (
+    Alert,
+    DeadLetter,
+    EnrichedPost,
+    RawPost,
+    Reason,
+    Rejection,
+    decode,
+    decode_raw_post,
+)
 from pipeline.settings import Settings
 from pipeline.transforms import Normalised, RepostDetector, ResultCache, normalise
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import fcntl
 import re
 import threading
-from datetime import datetime, timezone
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
