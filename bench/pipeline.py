@@ -20,8 +20,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pipeline.schemas import RawPost
 from pipeline.settings import Settings, Topics
 from pipeline.stack import EmbeddedStack, free_port
+from pipeline.testing import WorkerProcess, post_messages, produce, wait_until
 from pipeline.topics import ensure_topics
-from pipeline.testing import WorkerProcess, wait_until
 
 TEXTS = [
     "香港 内地游客 冲突 令人担忧 #光复屯门#",
@@ -38,19 +38,6 @@ def posts(n: int, prefix: str = "b") -> list[RawPost]:
         RawPost(id=f"{prefix}{i}", source="x", text=f"{TEXTS[i % len(TEXTS)]} {i}", created_at=start + timedelta(seconds=i))
         for i in range(n)
     ]
-
-
-async def produce(settings: Settings, batch: list[RawPost]) -> None:
-    """As a connector does: key source:id, CreateTime = the post's own time."""
-    producer = AIOKafkaProducer(**settings.kafka_client_kwargs(), acks="all", linger_ms=5)
-    await producer.start()
-    try:
-        for post in batch:
-            timestamp_ms = int(post.created_at.timestamp() * 1000)
-            await producer.send(settings.topic(Topics.RAW), value=post.encode(), key=post.key, timestamp_ms=timestamp_ms)
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 async def forward_loop_rate(settings: Settings, n: int) -> float:
@@ -73,10 +60,10 @@ async def forward_loop_rate(settings: Settings, n: int) -> float:
             await producer.flush()
             await consumer.commit()
 
-        await produce(settings, posts(1, prefix="warm-up"))
+        await produce(settings, Topics.RAW, post_messages(posts(1, prefix="warm-up")))
         await forward(1)
         started = time.perf_counter()
-        await asyncio.gather(produce(settings, posts(n)), forward(n))
+        await asyncio.gather(produce(settings, Topics.RAW, post_messages(posts(n))), forward(n))
         return n / (time.perf_counter() - started)
     finally:
         await consumer.stop()
@@ -87,10 +74,10 @@ def pipeline_rate(settings: Settings, n: int, log_dir: Path) -> float:
     worker = WorkerProcess(settings, log_dir / "bench-worker.log").start()
     try:
         stored = lambda: worker.metric("pd_sink_rows_total", table="posts")  # noqa: E731
-        asyncio.run(produce(settings, posts(1, prefix="warm-up")))
+        asyncio.run(produce(settings, Topics.RAW, post_messages(posts(1, prefix="warm-up"))))
         wait_until(lambda: stored() >= 1, 180, "warm-up post stored", interval_s=0.05)
         started = time.perf_counter()
-        asyncio.run(produce(settings, posts(n)))
+        asyncio.run(produce(settings, Topics.RAW, post_messages(posts(n))))
         wait_until(lambda: stored() >= n + 1, 600, "all posts stored", interval_s=0.05)
         return n / (time.perf_counter() - started)
     finally:

@@ -15,10 +15,11 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
-from bench.pipeline import produce, posts
+from bench.pipeline import posts
 from pipeline.backtest_range import backtest_range
 from pipeline.settings import Settings, Topics
 from pipeline.stack import EmbeddedStack, free_port
+from pipeline.testing import post_messages, produce
 from pipeline.topics import ensure_topics
 
 RANGE = (datetime(2015, 1, 1, tzinfo=timezone.utc), datetime(2016, 1, 1, tzinfo=timezone.utc))
@@ -46,7 +47,7 @@ def main() -> None:
         settings = Settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", data_dir=Path(tmp))
         with EmbeddedStack(settings):
             asyncio.run(ensure_topics(settings, (Topics.RAW,)))
-            asyncio.run(produce(settings, posts(args.posts)))
+            asyncio.run(produce(settings, Topics.RAW, post_messages(posts(args.posts))))
             raw_rate = asyncio.run(consume_rate(settings, args.posts))
             started = time.perf_counter()
             _, stats = asyncio.run(backtest_range(settings, *RANGE, run_id="bench"))

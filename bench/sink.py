@@ -24,7 +24,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from pipeline.schemas import EnrichedPost, PostMetrics
-from pipeline.sinks.clickhouse import POST_COLUMNS, ClickHouseSink, connect, migrate, post_row
+from pipeline.sinks.clickhouse import (
+    POST_COLUMNS,
+    ClickHouseSink,
+    connect,
+    migrate,
+    post_row,
+)
 
 SINK_BATCH = 2000
 TOPICS = ("political_affairs", "cultural_exchanges", "economic_trade", "other")
@@ -70,22 +76,10 @@ def store_agent_vs_bulk(posts: list[EnrichedPost]) -> tuple[float, float]:
     """(rows/s of a worker's store agent fed `posts` as enriched messages, rows/s of one bulk insert)."""
     import asyncio
 
-    from aiokafka import AIOKafkaProducer
-
     from pipeline.settings import Settings, Topics
     from pipeline.stack import EmbeddedStack, free_port
-    from pipeline.testing import WorkerProcess, wait_until
+    from pipeline.testing import WorkerProcess, post_messages, produce, wait_until
     from pipeline.topics import ensure_topics
-
-    async def produce(settings: Settings, batch: list[EnrichedPost]) -> None:
-        producer = AIOKafkaProducer(**settings.kafka_client_kwargs(), acks="all", linger_ms=5)
-        await producer.start()
-        try:
-            for post in batch:
-                await producer.send(settings.topic(Topics.ENRICHED), value=post.encode(), key=post.key)
-            await producer.flush()
-        finally:
-            await producer.stop()
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
@@ -97,10 +91,10 @@ def store_agent_vs_bulk(posts: list[EnrichedPost]) -> tuple[float, float]:
             worker = WorkerProcess(settings, Path(tmp) / "worker.log").start()
             stored = lambda: worker.metric("pd_sink_rows_total", table="posts")  # noqa: E731
             try:
-                asyncio.run(produce(settings, posts[:1]))
+                asyncio.run(produce(settings, Topics.ENRICHED, post_messages(posts[:1])))
                 wait_until(lambda: stored() >= 1, 180, "warm-up row stored", interval_s=0.05)
                 started = time.perf_counter()
-                asyncio.run(produce(settings, posts[1:]))
+                asyncio.run(produce(settings, Topics.ENRICHED, post_messages(posts[1:])))
                 wait_until(lambda: stored() >= len(posts), 600, "all rows stored", interval_s=0.05)
                 agent_rate = (len(posts) - 1) / (time.perf_counter() - started)
             finally:

@@ -8,11 +8,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
+from pipeline.schemas import EnrichedPost, RawPost
 from pipeline.settings import PROJECT_ROOT, Settings
 from pipeline.stack import wait_for_port
 
@@ -80,3 +82,27 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, message: str, in
             return
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s}s: {message}")
+
+
+Message = tuple[bytes | None, bytes] | tuple[bytes | None, bytes, int]
+"""(key, value) or (key, value, CreateTime in ms)."""
+
+
+async def produce(settings: Settings, topic: str, messages: Iterable[Message]) -> int:
+    """Send the messages to a topic of the namespace and wait until the broker acknowledged all."""
+    producer = AIOKafkaProducer(**settings.kafka_client_kwargs(), acks="all", linger_ms=20, max_request_size=4 << 20)
+    await producer.start()
+    count = 0
+    try:
+        for key, value, *stamp in messages:
+            await producer.send(settings.topic(topic), value=value, key=key, timestamp_ms=stamp[0] if stamp else None)
+            count += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return count
+
+
+def post_messages(posts: Sequence[RawPost | EnrichedPost]) -> list[Message]:
+    """Posts as connectors send them: key source:id, CreateTime = the post's own time."""
+    return [(p.key, p.encode(), int(p.created_at.timestamp() * 1000)) for p in posts]

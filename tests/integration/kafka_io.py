@@ -1,43 +1,39 @@
-"""Small aiokafka helpers for tests: produce raw bytes, read a topic from the beginning."""
+"""Small aiokafka helpers for tests: read a topic from the beginning, a group's committed offsets."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterable
+import time
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
 
 from pipeline.settings import Settings
 
 
-async def produce(settings: Settings, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
-    producer = AIOKafkaProducer(**settings.kafka_client_kwargs(), acks="all", linger_ms=5, max_request_size=4 << 20)
-    await producer.start()
-    count = 0
-    try:
-        for key, value in messages:
-            await producer.send(settings.topic(topic), value=value, key=key)
-            count += 1
-        await producer.flush()
-    finally:
-        await producer.stop()
-    return count
-
-
-async def read_topic(settings: Settings, topic: str, expect: int, timeout_s: float = 60.0) -> list:
-    """All records of a topic from offset 0, waiting until at least `expect` arrived."""
+async def read_topic(
+    settings: Settings,
+    name: str,
+    *,
+    expected: int | None = None,
+    idle_s: float | None = 2.0,
+    timeout_s: float = 60.0,
+) -> list[ConsumerRecord]:
+    """All records of `name` from offset 0. Stops at `expected` records, after `idle_s` without a
+    new one (None: keep waiting, for output a worker has yet to write), or at `timeout_s`."""
     consumer = AIOKafkaConsumer(
-        settings.topic(topic), **settings.kafka_client_kwargs(), auto_offset_reset="earliest", group_id=None
+        settings.topic(name), **settings.kafka_client_kwargs(), auto_offset_reset="earliest", enable_auto_commit=False
     )
     await consumer.start()
-    records: list = []
+    records: list[ConsumerRecord] = []
     try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while len(records) < expect and loop.time() < deadline:
-            batches = await consumer.getmany(timeout_ms=500)
-            for batch in batches.values():
-                records.extend(batch)
+        started = last_new = time.monotonic()
+        while expected is None or len(records) < expected:
+            now = time.monotonic()
+            if now - started >= timeout_s or (idle_s is not None and now - last_new >= idle_s):
+                break
+            for partition_records in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(partition_records)
+                last_new = time.monotonic()
     finally:
         await consumer.stop()
     return records

@@ -10,9 +10,9 @@ import pytest
 
 from pipeline.schemas import RawPost
 from pipeline.settings import Topics
+from pipeline.testing import produce, wait_until
 from pipeline.topics import ensure_topics
-from pipeline.testing import wait_until
-from tests.integration.kafka_io import committed_total, produce
+from tests.integration.kafka_io import committed_total
 
 pytestmark = pytest.mark.integration
 

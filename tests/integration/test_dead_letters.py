@@ -9,8 +9,9 @@ import pytest
 
 from pipeline.schemas import DeadLetter, EnrichedPost, decode
 from pipeline.settings import Topics
+from pipeline.testing import produce
 from pipeline.topics import ensure_topics
-from tests.integration.kafka_io import produce, read_topic
+from tests.integration.kafka_io import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +47,7 @@ def test_each_kind_of_bad_input_is_dead_lettered_with_its_reason(make_settings, 
     worker = worker_factory(settings)
     asyncio.run(produce(settings, Topics.RAW, messages))
 
-    letters = [decode(r.value, DeadLetter) for r in asyncio.run(read_topic(settings, Topics.DLQ, expect=len(bad)))]
+    letters = [decode(r.value, DeadLetter) for r in asyncio.run(read_topic(settings, Topics.DLQ, expected=len(bad), idle_s=None))]
     by_reason = {letter.reason.value: letter for letter in letters}
     assert sorted(by_reason) == sorted(bad)
     for reason, original in bad.items():
@@ -54,7 +55,7 @@ def test_each_kind_of_bad_input_is_dead_lettered_with_its_reason(make_settings, 
         assert by_reason[reason].detail
         assert by_reason[reason].topic == settings.topic(Topics.RAW)
 
-    enriched = [decode(r.value, EnrichedPost) for r in asyncio.run(read_topic(settings, Topics.ENRICHED, expect=2))]
+    enriched = [decode(r.value, EnrichedPost) for r in asyncio.run(read_topic(settings, Topics.ENRICHED, expected=2, idle_s=None))]
     assert sorted(p.id for p in enriched) == ["good-1", "good-2"]
     assert worker.process.poll() is None
     for reason in bad:

@@ -41,7 +41,7 @@ def test_backtest_reproduces_the_live_alerts_exactly(make_settings, worker_facto
         ) >= 1
 
     wait_until(alerts_settled, 180, "live run stored the sample and resolved its alerts")
-    live = [decode(r.value, Alert) for r in asyncio.run(read_topic(settings, Topics.ALERTS, expect=2, timeout_s=10))]
+    live = [decode(r.value, Alert) for r in asyncio.run(read_topic(settings, Topics.ALERTS, expected=2, idle_s=None, timeout_s=10))]
     assert any(a.watch == "hk_mainland_tourists" and a.state.value == "open" for a in live)
 
     posts = asyncio.run(read_enriched(settings, *RANGE))

@@ -15,9 +15,8 @@ import pytest
 from pipeline.schemas import RawPost
 from pipeline.settings import Topics
 from pipeline.stack import free_port, wait_for_port
-from pipeline.testing import wait_until
+from pipeline.testing import post_messages, produce, wait_until
 from pipeline.topics import ensure_topics
-from tests.integration.kafka_io import produce
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +42,7 @@ def test_prometheus_scrapes_the_worker(make_settings, worker_factory, tmp_path):
     asyncio.run(ensure_topics(settings))
     worker_factory(settings)
     posts = [RawPost(id=f"m{i}", source="x", text=f"Hong Kong post {i}", created_at=datetime.now(timezone.utc)) for i in range(25)]
-    asyncio.run(produce(settings, Topics.RAW, [(p.key, p.encode()) for p in posts]))
+    asyncio.run(produce(settings, Topics.RAW, post_messages(posts)))
 
     config = tmp_path / "prometheus.yml"
     config.write_text(

@@ -17,7 +17,7 @@ from aiohttp import web
 from pipeline.settings import PROJECT_ROOT, Settings, Topics
 from pipeline.testing import wait_until
 from pipeline.topics import ensure_topics
-from tests.integration.connectors.kafka_read import read_topic
+from tests.integration.kafka_io import read_topic
 from tests.unit.connectors.recorded_api import recorded_bytes
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ from pipeline.connectors.weibo import WeiboConnector
 from pipeline.schemas import DeadLetter, RawPost, Reason, decode
 from pipeline.settings import Topics
 from pipeline.topics import ensure_topics
-from tests.integration.connectors.kafka_read import read_topic
+from tests.integration.kafka_io import read_topic
 from tests.unit.connectors.recorded_api import recorded_json
 from tests.unit.connectors.test_connector_weibo import timeline_handler
 

@@ -2,48 +2,36 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from pipeline.replay import replay
 from pipeline.settings import Topics
+from pipeline.testing import produce
 from pipeline.topics import ensure_topics
-from tests.integration.connectors.kafka_read import read_topic
+from tests.integration.kafka_io import read_topic
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2019, 3, 16, tzinfo=timezone.utc)
 
 
-async def produce(settings, stamped: list[tuple[str, datetime]]) -> None:
-    """Sends all at once so they travel in multi-record batches (the embedded broker's weak spot)."""
-    producer = AIOKafkaProducer(**settings.kafka_client_kwargs(), acks="all", enable_idempotence=False, linger_ms=20)
-    await producer.start()
-    try:
-        sends = [
-            await producer.send(
-                settings.topic(Topics.RAW),
-                key=key.encode(),
-                value=key.encode(),
-                timestamp_ms=int(at.timestamp() * 1000),
-            )
-            for key, at in stamped
-        ]
-        await asyncio.gather(*sends)
-    finally:
-        await producer.stop()
+def stamped(keys_at: list[tuple[str, datetime]]) -> list:
+    """Records keyed and valued by name, with the given CreateTimes; sent together they travel in
+    multi-record batches (the embedded broker's weak spot)."""
+    return [(key.encode(), key.encode(), int(at.timestamp() * 1000)) for key, at in keys_at]
 
 
 async def test_replay_selects_by_create_time_even_for_late_backfills(make_settings):
     src, dst = make_settings(), make_settings()
     await ensure_topics(src)
-    await produce(src, [(f"k{i:02d}", T0 + timedelta(hours=i)) for i in range(24)])
+    await produce(src, Topics.RAW, stamped([(f"k{i:02d}", T0 + timedelta(hours=i)) for i in range(24)]))
     await produce(
-        src, [("backfill-in", T0 + timedelta(hours=10, minutes=30)), ("backfill-out", T0 - timedelta(days=30))]
+        src,
+        Topics.RAW,
+        stamped([("backfill-in", T0 + timedelta(hours=10, minutes=30)), ("backfill-out", T0 - timedelta(days=30))]),
     )
     start, end = T0 + timedelta(hours=6), T0 + timedelta(hours=12)
 
@@ -60,7 +48,7 @@ async def test_replay_selects_by_create_time_even_for_late_backfills(make_settin
 async def test_replay_paces_by_timestamps_and_refuses_its_own_namespace(make_settings):
     src, dst = make_settings(), make_settings()
     await ensure_topics(src)
-    await produce(src, [(f"m{i}", T0 + timedelta(seconds=20 * i)) for i in range(4)])  # 60 s of event time
+    await produce(src, Topics.RAW, stamped([(f"m{i}", T0 + timedelta(seconds=20 * i)) for i in range(4)]))  # 60 s of event time
 
     started = time.monotonic()
     stats = await replay(src, dst, T0, T0 + timedelta(minutes=5), speed=60)

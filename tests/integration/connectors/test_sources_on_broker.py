@@ -16,7 +16,7 @@ from pipeline.connectors.x import XStreamConnector
 from pipeline.schemas import RawPost, decode
 from pipeline.settings import Topics
 from pipeline.topics import ensure_topics
-from tests.integration.connectors.kafka_read import read_topic
+from tests.integration.kafka_io import read_topic
 from tests.unit.connectors.recorded_api import recorded_bytes
 from tests.unit.connectors.test_connector_rss import ETAG, feed_handler
 from tests.unit.connectors.test_connector_wechat import ARTICLES, list_handler
