@@ -270,3 +270,9 @@ def decode_raw_post(data: bytes, *, max_bytes: int, max_text_chars: int) -> RawP
 def decode(data: bytes, model: type[Message]) -> Message:
     """Decode a trusted topic (written by this pipeline); raises on mismatch."""
     return model.model_validate(orjson.loads(data))
+
+
+
+def message_keys(model: type[Message]) -> frozenset[str]:
+    """The JSON keys every message of `model` carries (`Message.encode` writes optional ones as null)."""
+    return frozenset(field.alias or name for name, field in model.model_fields.items())

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("", description="Namespace for every topic, e.g. 'backtest-1.'.")
     topic_partitions: int = Field(4, ge=1, description="Partitions when the pipeline creates topics.")
     topic_replication: int = Field(1, ge=1, description="Replication factor when the pipeline creates topics.")
-    app_id: str = Field("pd-monitor", description="Faust app id = consumer group id.")
+    app_id: str = Field("pd-monitor", description="Consumer group of the alert agent; the batch stages use '<app_id>.<stage>'.")
 
     # --- ClickHouse ----------------------------------------------------------------------------
     clickhouse_url: str | None = Field(
@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         """Full topic name inside this deployment's namespace."""
         return f"{self.topic_prefix}{name}"
+
+    def group_id(self, stage: str) -> str:
+        """Consumer group of a batch stage (enrich, store): each commits its own offsets."""
+        return f"{self.app_id}.{stage}"
 
     def kafka_client_kwargs(self) -> dict:
         """Security settings in aiokafka's keyword form (faust takes the same via its broker_credentials)."""

@@ -21,13 +21,16 @@ from pipeline.schemas import (
     Alert,
     DeadLetter,
     EnrichedPost,
+    PostMetrics,
     RawPost,
     Reason,
     Rejection,
     decode,
     decode_raw_post,
+    message_keys,
 )
 from pipeline.settings import Settings
+from pipeline.sinks import DataRejected
 from pipeline.transforms import Normalised, RepostDetector, ResultCache, normalise
 
 log = logging.getLogger(__name__)
@@ -178,6 +181,84 @@ class EnrichStage:
 
 
 
+ENRICHED_POST_KEYS = message_keys(EnrichedPost)
+POST_METRICS_KEYS = message_keys(PostMetrics)
+class PostStore(Protocol):
+    """Where enriched posts go (`ClickHouseSink` in the worker)."""
+
+    def insert_encoded_posts(self, messages: Sequence[bytes]) -> int:
+        """Raises `DataRejected` when a message's values are refused, anything else when the store fails."""
+
+
+@dataclass
+class StoreOutput:
+    stored: int = 0
+    received_at: list[datetime] = field(default_factory=list)
+    """When each stored post reached posts.raw: for the end-to-end latency histogram."""
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+class StoreStage:
+    """posts.enriched -> ClickHouse, the messages handed to the engine as they arrived.
+
+    Python checks each message's envelope (a JSON object with exactly the schema's keys, name
+    and version); the engine checks every value on insert (migration 005), which costs the
+    worker nothing per row. When the engine refuses a batch for its data, the batch is split in halves until the
+    refused messages are alone; they are dead-lettered with the engine's reason and the rest
+    stored. Any other failure is raised: the batch is not committed and is retried.
+    """
+
+    def __init__(self, store: PostStore):
+        self.store = store
+
+    def process(self, records: Sequence[RawRecord]) -> StoreOutput:
+        out = StoreOutput()
+        accepted: list[tuple[RawRecord, bytes]] = []
+        for record in records:
+            checked = _checked_enriched_post(record.value)
+            if isinstance(checked, Rejection):
+                out.dead.append(dead_letter_for(checked, record))
+                continue
+            accepted.append((record, record.value))
+            out.received_at.append(checked)
+        out.stored = self._insert_isolating(accepted, out.dead)
+        return out
+
+    def _insert_isolating(self, batch: list[tuple[RawRecord, bytes]], dead: list[DeadLetter]) -> int:
+        try:
+            return self.store.insert_encoded_posts([message for _, message in batch])
+        except DataRejected as exc:
+            if len(batch) == 1:
+                rejection = Rejection(reason=Reason.INVALID_VALUE, detail=f"refused by ClickHouse: {exc}")
+                dead.append(dead_letter_for(rejection, batch[0][0]))
+                return 0
+            half = len(batch) // 2
+            return self._insert_isolating(batch[:half], dead) + self._insert_isolating(batch[half:], dead)
+
+
+def _checked_enriched_post(data: bytes) -> datetime | Rejection:
+    """The post's received_at when the envelope is right, else why not (the engine checks values)."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return Rejection(reason=Reason.NOT_JSON, detail=str(exc))
+    if not isinstance(obj, dict):
+        return Rejection(reason=Reason.NOT_AN_OBJECT, detail=f"top-level {type(obj).__name__}, expected object")
+    if obj.get("schema") != "enriched_post" or obj.get("v") != 1:
+        detail = f"schema={obj.get('schema')!r} v={obj.get('v')!r}, expected enriched_post v1"
+        return Rejection(reason=Reason.UNKNOWN_SCHEMA, detail=detail)
+    if missing := ENRICHED_POST_KEYS - obj.keys():
+        return Rejection(reason=Reason.MISSING_FIELD, detail=f"missing {sorted(missing)}")
+    metrics = obj["metrics"]
+    unknown = (obj.keys() - ENRICHED_POST_KEYS) | (metrics.keys() - POST_METRICS_KEYS if isinstance(metrics, dict) else set())
+    if unknown or not isinstance(metrics, dict):
+        return Rejection(reason=Reason.WRONG_TYPE, detail=f"unknown fields {sorted(unknown)} or metrics not an object")
+    try:
+        return datetime.fromisoformat(obj["received_at"])
+    except (TypeError, ValueError) as exc:
+        return Rejection(reason=Reason.WRONG_TYPE, detail=f"received_at: {exc}")
+
+
 class AlertStateStore(Protocol):
     """Where the alert engine's snapshots live (`ClickHouseSink` in the worker)."""
 
@@ -214,9 +295,10 @@ class AlertStage:
         snapshot = store.load_alert_state(namespace)
         self.offset = snapshot[0] if snapshot else -1
         self.engine = AlertEngine(watches, state=orjson.loads(snapshot[1]) if snapshot else None, lanes=lanes)
-        started = time.monotonic()
-        self._last_input = started
-        self._lane_input = {lane: started for lane in lanes}
+        self.lanes = list(lanes)
+        self._last_input = time.monotonic()
+        self._first_input: float | None = None
+        self._lane_input: dict[str, float] = {}
 
     def process(self, records: Sequence[RawRecord]) -> AlertOutput:
         out = AlertOutput()
@@ -234,6 +316,8 @@ class AlertStage:
             out.alerts.extend(Alert.from_payload(p) for p in self.engine.process(post, lane))
         if records:
             self._last_input = time.monotonic()
+            if self._first_input is None:
+                self._first_input = self._last_input
         return out
 
     def advance_if_idle(self) -> list[Alert]:
@@ -243,8 +327,13 @@ class AlertStage:
         when the whole stream is that quiet, the engine goes quiet (`AlertEngine.go_quiet`).
         """
         now = time.monotonic()
-        quiet_lanes = [lane for lane, seen in self._lane_input.items() if now - seen >= self.idle_flush_s]
-        payloads = self.engine.retire_lanes(quiet_lanes)
+        payloads = []
+        if self._first_input is not None:
+            # a lane is quiet only once the stream has begun: before that, lanes merely start
+            # unevenly (one partition's batch may be enriched seconds before another's)
+            lanes = set(self.lanes) | self._lane_input.keys()
+            quiet = [lane for lane in lanes if now - self._lane_input.get(lane, self._first_input) >= self.idle_flush_s]
+            payloads += self.engine.retire_lanes(sorted(quiet))
         if now - self._last_input >= self.idle_flush_s:
             payloads += self.engine.go_quiet(time.time())
         return [Alert.from_payload(p) for p in payloads]

@@ -17,12 +17,34 @@ from urllib.parse import unquote, urlparse
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from pipeline.schemas import Alert, EnrichedPost
 from pipeline.settings import PROJECT_ROOT, Settings
+from pipeline.sinks import DataRejected
 
 MIGRATIONS_DIR = PROJECT_ROOT / "deploy" / "clickhouse"
 _MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+_ERROR_NAME = re.compile(r"\(([A-Z][A-Z0-9_]+)\)")
+_DATA_ERROR_PREFIXES = ("CANNOT_PARSE_", "CANNOT_READ_", "CANNOT_CONVERT_")
+_DATA_ERRORS = frozenset({
+    "INCORRECT_DATA", "TYPE_MISMATCH", "VIOLATED_CONSTRAINT", "VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE",
+    "CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN", "ARGUMENT_OUT_OF_BOUND", "TOO_LARGE_STRING_SIZE", "DECIMAL_OVERFLOW",
+    "UNKNOWN_ELEMENT_OF_ENUM", "ATTEMPT_TO_READ_AFTER_EOF",
+})  # fmt: skip
+"""ClickHouse error names that blame the inserted data (parse, type, range, constraint), not the engine."""
+
+
+def blames_the_data(error: DatabaseError) -> bool:
+    """Whether ClickHouse refused an insert for what was in it; other failures (connection, too
+    many parts, memory) must be retried, never turned into dead letters."""
+    if isinstance(error, OperationalError):
+        return False
+    return any(
+        name in _DATA_ERRORS or name.startswith(_DATA_ERROR_PREFIXES) for name in _ERROR_NAME.findall(str(error))
+    )
 
 
 class EngineBusy(RuntimeError):
@@ -105,23 +127,13 @@ def migrate(client: Client, database: str, ttl_days: int, directory: Path = MIGR
     return applied
 
 
-POST_COLUMNS = (
-    "id", "source", "account", "author", "title", "url", "created_at", "text", "text_norm", "lang", "urls",
-    "mentions", "hashtags", "countries", "organisations", "content_hash", "is_repost", "repost_of", "topic",
-    "secondary_topic", "topic_score", "sentiment_score", "sentiment_label", "model_path", "pageviews", "likes",
-    "reposts", "comments", "looking_at", "processed_at",
-)  # fmt: skip
-
-
-def post_row(post: EnrichedPost) -> tuple:
-    m = post.metrics
-    return (
-        post.id, post.source, post.account or "", post.author or "", post.title or "", post.url or "",
-        post.created_at, post.text, post.text_norm, post.lang, post.urls, post.mentions, post.hashtags,
-        post.countries, post.organisations, post.content_hash, post.is_repost, post.repost_of or "", post.topic,
-        post.secondary_topic, post.topic_score, post.sentiment_score, post.sentiment_label, post.model_path,
-        m.pageviews, m.likes, m.reposts, m.comments, m.looking_at, post.processed_at,
-    )  # fmt: skip
+ENRICHED_POST_INSERT_SETTINGS = {
+    "date_time_input_format": "best_effort",  # ISO 8601 with zone, as pydantic writes it
+    "input_format_null_as_default": 0,  # null only where the landing table says Nullable
+    "input_format_skip_unknown_fields": 0,
+    "input_format_json_ignore_unknown_keys_in_named_tuple": 0,
+}
+"""How the engine reads enriched_post v1 messages into `enriched_post_v1` (migration 005): strictly."""
 
 
 ALERT_COLUMNS = (
@@ -159,7 +171,28 @@ class ClickHouseSink:
         return cls(client, settings.clickhouse_database)
 
     def insert_posts(self, posts: Sequence[EnrichedPost]) -> int:
-        return self._insert("posts", POST_COLUMNS, (post_row(p) for p in posts))
+        return self.insert_encoded_posts([post.encode() for post in posts])
+
+    def insert_encoded_posts(self, messages: Sequence[bytes]) -> int:
+        """enriched_post v1 messages as they are on `posts.enriched`, parsed by the engine.
+
+        Rows reach `posts` through the landing table's materialized view (migration 005), so
+        the worker spends no Python time per row; raises if the engine rejects any message.
+        """
+        if messages:
+            with self._lock:
+                try:
+                    self.client.raw_insert(
+                        f"{self.database}.enriched_post_v1",
+                        insert_block=b"\n".join(messages),
+                        settings=ENRICHED_POST_INSERT_SETTINGS,
+                        fmt="JSONEachRow",
+                    )
+                except DatabaseError as exc:
+                    if blames_the_data(exc):
+                        raise DataRejected(str(exc)) from exc
+                    raise
+        return len(messages)
 
     def insert_alerts(self, alerts: Sequence[Alert]) -> int:
         return self._insert("alerts", ALERT_COLUMNS, (alert_row(a) for a in alerts))

@@ -26,6 +26,7 @@ CONSUMER_LAG = Gauge("pd_consumer_lag", "Highwater minus consumer position", ["t
 MODEL_PATH = Counter("pd_model_path", "Posts enriched per model path", ["path"])
 STAGE_LAST_PROGRESS = Gauge("pd_stage_last_progress_seconds", "Unix time of a stage's last processed batch", ["stage"])
 ALERTS = Counter("pd_alerts", "Alert transitions emitted", ["state"])
+BATCH_RETRIES = Counter("pd_batch_retries", "Batches a stage had to retry after a failure", ["stage"])
 SINK_ROWS = Counter("pd_sink_rows", "Rows inserted into ClickHouse", ["table"])
 
 

@@ -39,14 +39,14 @@ async def read_topic(
     return records
 
 
-async def committed_total(settings: Settings, topic: str) -> int:
-    """Sum of the consumer group's committed offsets on a topic.
+async def committed_total(settings: Settings, topic: str, group_id: str) -> int:
+    """Sum of a consumer group's committed offsets on a topic.
 
     Read by a consumer that assigns partitions itself: it never joins the group, so the workers
     are not rebalanced by the look."""
     from aiokafka import TopicPartition
 
-    consumer = AIOKafkaConsumer(**settings.kafka_client_kwargs(), group_id=settings.app_id, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**settings.kafka_client_kwargs(), group_id=group_id, enable_auto_commit=False)
     await consumer.start()
     try:
         name = settings.topic(topic)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import orjson
 import pytest
 
 from pipeline.schemas import EnrichedPost, PostMetrics
@@ -59,3 +60,53 @@ def test_alert_engine_state_round_trip(sink):
     sink.save_alert_state("ns", 25, b'{"a": 2}')
     sink.save_alert_state("other", 99, b"{}")
     assert sink.load_alert_state("ns") == (25, b'{"a": 2}')
+
+
+def test_messages_land_in_posts_field_by_field(sink):
+    full = post(1).model_copy(update={
+        "author": "作者", "title": "标题", "url": "https://e.org/1", "urls": ["https://e.org/x"], "mentions": ["@a"],
+        "hashtags": ["光复屯门"], "organisations": ["UN"], "is_repost": True, "repost_of": "p0",
+        "sentiment_score": -0.75, "sentiment_label": "negative", "model_path": "cache",
+        "metrics": PostMetrics(pageviews=10, likes=3, reposts=2, comments=1, looking_at=4),
+        "created_at": T0 + timedelta(milliseconds=1234), "processed_at": T0 + timedelta(seconds=2),
+    })  # fmt: skip
+    sink.insert_encoded_posts([full.encode(), post(2).encode()])
+    columns = [
+        "id", "source", "account", "author", "title", "url", "created_at", "text", "text_norm", "lang", "urls",
+        "mentions", "hashtags", "countries", "organisations", "content_hash", "is_repost", "repost_of", "topic",
+        "secondary_topic", "topic_score", "sentiment_score", "sentiment_label", "model_path", "pageviews", "likes",
+        "reposts", "comments", "looking_at", "processed_at",
+    ]  # fmt: skip
+    rows = sink.query(f"SELECT {', '.join(columns)} FROM pd.posts ORDER BY id")
+    stored = [dict(zip(columns, row)) for row in rows]
+    utc = lambda value: value.replace(tzinfo=timezone.utc)  # noqa: E731 - chdb returns naive UTC
+    for got, sent in zip(stored, [full, post(2)]):
+        expected = sent.model_dump(exclude={"schema_name", "v", "metrics", "received_at"})
+        expected.update(sent.metrics.model_dump())
+        for optional in ("account", "author", "title", "url", "repost_of"):
+            expected[optional] = expected[optional] or ""  # null becomes '' in posts
+        got.update(created_at=utc(got["created_at"]), processed_at=utc(got["processed_at"]))
+        got.update(topic_score=pytest.approx(got["topic_score"]), sentiment_score=pytest.approx(got["sentiment_score"]))
+        assert got == expected
+
+
+def test_the_engine_refuses_the_values_the_schema_refuses(sink):
+    """What pydantic rejects in a message with the right keys, the landing table rejects too."""
+    from pipeline.schemas import ValidationError
+    from pipeline.sinks import DataRejected
+
+    good = orjson.loads(post(1).encode())
+    variants = {
+        "topic_score": "high", "text": None, "sentiment_score": 1.5, "sentiment_label": "angry",
+        "model_path": "oracle", "is_repost": "maybe", "urls": "https://e.org", "created_at": "yesterday",
+        "metrics": {"pageviews": -1}, "countries": [1, None], "v": 2, "schema": "raw_post",
+    }  # fmt: skip
+    for field, bad_value in variants.items():
+        message = orjson.dumps({**good, field: bad_value})
+        with pytest.raises(ValidationError):
+            EnrichedPost.model_validate_json(message)
+        with pytest.raises(DataRejected):
+            sink.insert_encoded_posts([message])
+    with pytest.raises(DataRejected):  # an unknown field
+        sink.insert_encoded_posts([orjson.dumps({**good, "views": 1})])
+    assert sink.query("SELECT count() FROM pd.posts")[0][0] == 0

@@ -41,7 +41,7 @@ def test_sigkill_mid_stream_then_restart_gives_one_row_per_post(make_settings, w
 
     first = worker_factory(settings)
     wait_until(lambda: first.metric("pd_sink_rows_total", table="posts") >= 1000, 120, "first rows stored")
-    wait_until(lambda: asyncio.run(committed_total(settings, Topics.RAW)) > 0, 60, "first offsets committed")
+    wait_until(lambda: asyncio.run(committed_total(settings, Topics.RAW, settings.group_id("enrich"))) > 0, 60, "first offsets committed")
     stored_before_kill = first.metric("pd_sink_rows_total", table="posts")
     first.kill()
     assert stored_before_kill < POSTS, "the kill must land mid-stream for this test to mean anything"

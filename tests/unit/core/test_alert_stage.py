@@ -101,3 +101,23 @@ def test_posts_merged_from_partitions_read_out_of_order_give_the_in_order_alerts
     merged = [RawRecord(r.value, r.topic, 0, offset, r.key) for offset, r in enumerate(partition_after_partition)]
     stage = AlertStage(load_watches(Settings().watches_dir), MemoryStateStore(), "ns", 3600.0, lanes=lanes)
     assert run(stage, merged) == in_order
+
+
+def test_lanes_waiting_for_the_stream_to_begin_are_not_retired_before_it_does(watch_records):
+    """A worker idle since start, then fed partition after partition: no lane's posts are late.
+
+    (Caught live: the batch enrich stage emits one raw partition's batch before the next, and
+    lanes idle since the worker started had been retired before any post arrived.)"""
+    lanes = ["0", "1", "2", "3"]
+    in_order = run(alert_stage(MemoryStateStore()), watch_records)
+    by_lane = [[RawRecord(r.value, r.topic, 0, 0, key=lane.encode()) for r in watch_records[i::4]] for i, lane in enumerate(lanes)]
+    merged = [RawRecord(r.value, r.topic, 0, offset, r.key) for offset, r in enumerate(sum(by_lane, []))]
+    stage = AlertStage(load_watches(Settings().watches_dir), MemoryStateStore(), "ns", 0.2, lanes=lanes)
+    time.sleep(0.3)
+    assert stage.advance_if_idle() == []  # the worker's timer ticks before the stream starts
+    alerts = []
+    for start in range(0, len(merged), 50):
+        alerts += stage.process(merged[start : start + 50]).alerts
+    alerts += [Alert.from_payload(p) for p in stage.engine.flush()]
+    assert stage.engine.late_dropped == 0
+    assert [(a.id, a.state, a.window_start, a.observed) for a in alerts] == in_order
