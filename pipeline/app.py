@@ -1,15 +1,15 @@
-"""The faust app: topics, stages and agents, wiring only (the work is in `pipeline.stages`).
+"""The faust app: topics, stages and timers, wiring only (the work is in `pipeline.stages`).
 
 posts.raw --enrich--> posts.enriched --store--> ClickHouse
                  |--> posts.dlq
                  \\--> posts.watch (posts a watch matches) --detect--> alerts (+ ClickHouse)
 
-enrich and store see every post: they run as batch consumers (`pipeline.batches`) that commit a
-fetched batch after its outputs were acknowledged and its ClickHouse insert returned. detect is
-a faust agent: faust acks its batch when it asks for the next one, after its outputs were sent,
-and flushes the producer before committing. All of it is at-least-once; ReplacingMergeTree and
-the alert engine's snapshot offsets make it idempotent. Blocking work (models, chdb) runs in
-single-thread executors so the event loop keeps heartbeating.
+Every stage sees every post (the topic watches match them all), so each runs as a batch
+consumer (`pipeline.batches`) hosted by faust, which gives the worker its lifecycle, signal
+handling, producer and timers. A batch is committed after its outputs were acknowledged and its
+ClickHouse insert returned: at-least-once; ReplacingMergeTree and the alert engine's snapshot
+offsets make it idempotent. Blocking work (models, chdb) runs in single-thread executors so the
+event loop keeps heartbeating; the alert engine shares the ClickHouse thread, which serialises it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pipeline.schemas import Alert, DeadLetter
 from pipeline.settings import Settings, Topics
 from pipeline.sinks import metrics
 from pipeline.sinks.clickhouse import ClickHouseSink
-from pipeline.stages import AlertStage, Enricher, EnrichStage, RawRecord, StoreStage
+from pipeline.stages import AlertStage, Enricher, EnrichStage, StoreStage
 
 SINK_BATCH_ROWS = 20_000  # ClickHouse pays ~30 ms per insert (parts, views): few large inserts under load
 SINK_WITHIN_S = 0.25  # ... and a quarter second at most when the stream is slow (latency)
@@ -94,13 +94,6 @@ def faust_broker_kwargs(settings: Settings) -> dict:
     return kwargs
 
 
-def record_of(message: ConsumerRecord) -> RawRecord:
-    """What a stage needs of a consumed record (aiokafka's, or the message of a faust event)."""
-    return RawRecord(
-        value=message.value, topic=message.topic, partition=message.partition, offset=message.offset, key=message.key
-    )
-
-
 def create_app(runtime: Runtime) -> faust.App:
     settings = runtime.settings
     app = App(
@@ -122,9 +115,6 @@ def create_app(runtime: Runtime) -> faust.App:
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
     )
 
-    watch_topic = app.topic(
-        settings.topic(Topics.WATCH), key_type=bytes, value_type=bytes, partitions=Topics.partitions(Topics.WATCH, settings)
-    )
     model_executor = ThreadPoolExecutor(1, thread_name_prefix="enrich")
     sink_executor = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
     stage = EnrichStage(settings, runtime.enricher, runtime.watches)
@@ -149,21 +139,23 @@ def create_app(runtime: Runtime) -> faust.App:
 
     async def enrich(messages: Sequence[ConsumerRecord]) -> None:
         with metrics.batch("enrich", len(messages)):
-            out = await in_executor(model_executor, stage.process, [record_of(m) for m in messages])
+            out = await in_executor(model_executor, stage.process, messages)
             outbox = Outbox(app.producer)
             await dead_letter(outbox, out.dead)
+            encoded = {}
             for post in out.enriched:
                 metrics.MODEL_PATH.labels(post.model_path).inc()
-                await outbox.send(settings.topic(Topics.ENRICHED), post.key, post.encode(), post.created_at.timestamp())
+                encoded[post.id] = value = post.encode()
+                await outbox.send(settings.topic(Topics.ENRICHED), post.key, value, post.created_at.timestamp())
             for partition, post in out.watched:  # the key names the lane: the input partition
                 lane = str(partition).encode()
-                await outbox.send(settings.topic(Topics.WATCH), lane, post.encode(), post.created_at.timestamp())
+                await outbox.send(settings.topic(Topics.WATCH), lane, encoded[post.id], post.created_at.timestamp())
             await outbox.delivered()
             metrics.MESSAGES_OUT.labels("enrich").inc(len(out.enriched))
 
     async def store(messages: Sequence[ConsumerRecord]) -> None:
         with metrics.batch("sink", len(messages)):
-            out = await in_executor(sink_executor, store_stage.process, [record_of(m) for m in messages])
+            out = await in_executor(sink_executor, store_stage.process, messages)
             outbox = Outbox(app.producer)
             await dead_letter(outbox, out.dead)
             await outbox.delivered()
@@ -172,6 +164,23 @@ def create_app(runtime: Runtime) -> faust.App:
                 metrics.E2E_LATENCY_SECONDS.observe((inserted - received_at).total_seconds())
             metrics.SINK_ROWS.labels("posts").inc(out.stored)
             metrics.MESSAGES_OUT.labels("sink").inc(out.stored)
+
+    async def publish(outbox: Outbox, alerts: list[Alert]) -> None:
+        for alert in alerts:
+            metrics.ALERTS.labels(alert.state.value).inc()
+            await outbox.send(settings.topic(Topics.ALERTS), alert.id.encode(), alert.encode())
+        await in_executor(sink_executor, runtime.sink.insert_alerts, alerts)
+        metrics.SINK_ROWS.labels("alerts").inc(len(alerts))
+        await in_executor(sink_executor, alerting.save)
+
+    async def detect(messages: Sequence[ConsumerRecord]) -> None:
+        with metrics.batch("alerts", len(messages)):
+            out = await in_executor(sink_executor, alerting.process, messages)
+            outbox = Outbox(app.producer)
+            await dead_letter(outbox, out.dead)
+            await publish(outbox, out.alerts)
+            await outbox.delivered()
+            metrics.MESSAGES_OUT.labels("alerts").inc(len(out.alerts))
 
     batch_stages = [
         BatchConsumer(
@@ -182,30 +191,15 @@ def create_app(runtime: Runtime) -> faust.App:
             settings, settings.topic(Topics.ENRICHED), "store", store,
             max_records=SINK_BATCH_ROWS, within_s=SINK_WITHIN_S,
         ),
+        BatchConsumer(  # one partition: one member of the group owns the alert engine
+            settings, settings.topic(Topics.WATCH), "detect", detect,
+            max_records=settings.batch_size, within_s=settings.batch_within_s,
+        ),
     ]  # fmt: skip
 
     @app.task
     async def run_batch_stages() -> None:
         await asyncio.gather(*(consumer.run() for consumer in batch_stages))
-
-    async def publish(outbox: Outbox, alerts: list[Alert]) -> None:
-        for alert in alerts:
-            metrics.ALERTS.labels(alert.state.value).inc()
-            await outbox.send(settings.topic(Topics.ALERTS), alert.id.encode(), alert.encode())
-        await in_executor(sink_executor, runtime.sink.insert_alerts, alerts)
-        metrics.SINK_ROWS.labels("alerts").inc(len(alerts))
-        await in_executor(sink_executor, alerting.save)
-
-    @app.agent(watch_topic, name="detect")
-    async def detect(stream):
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            with metrics.batch("alerts", len(events)):
-                out = await in_executor(sink_executor, alerting.process, [record_of(e.message) for e in events])
-                outbox = Outbox(app.producer)
-                await dead_letter(outbox, out.dead)
-                await publish(outbox, out.alerts)
-                await outbox.delivered()  # before faust may commit this batch (when the agent asks for the next)
-                metrics.MESSAGES_OUT.labels("alerts").inc(len(out.alerts))
 
     @app.timer(5.0)
     async def close_idle_windows():
@@ -219,11 +213,5 @@ def create_app(runtime: Runtime) -> faust.App:
     async def report_consumer_lag():
         for consumer in batch_stages:
             await consumer.report_lag()
-        faust_consumer = app.consumer
-        for tp in faust_consumer.assignment():
-            position = await faust_consumer.position(tp)
-            highwater = faust_consumer.highwater(tp)
-            if position is not None and highwater is not None:
-                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
 
     return app

@@ -47,17 +47,21 @@ class Outbox:
 
 
 class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):
-    """A rebalance waits for the batch in hand, so its offsets are committed by the member that did the work."""
+    """A rebalance waits for the batch in hand, so its offsets are committed by the member that
+    did the work, and marks batches read before it as stale (their partitions may be gone)."""
 
-    def __init__(self, in_flight: asyncio.Lock):
-        self._in_flight = in_flight
+    def __init__(self, owner: "BatchConsumer"):
+        self._owner = owner
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        async with self._in_flight:
-            pass
+        async with self._owner.in_flight:
+            self._owner.generation += 1
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("assigned %s", sorted((tp.topic, tp.partition) for tp in assigned))
+
+
+Batch = dict[TopicPartition, list[ConsumerRecord]]
 
 
 class BatchConsumer:
@@ -74,7 +78,8 @@ class BatchConsumer:
         self.max_records = max_records
         self.within_s = within_s
         self.consumer: AIOKafkaConsumer | None = None  # created on the worker's event loop, in run()
-        self._in_flight = asyncio.Lock()
+        self.in_flight = asyncio.Lock()
+        self.generation = 0  # rebalances so far
 
     def _create_consumer(self) -> AIOKafkaConsumer:
         settings = self.settings
@@ -93,25 +98,29 @@ class BatchConsumer:
     async def run(self) -> None:
         """Until cancelled; a batch cut short by cancellation is not committed and is redelivered."""
         self.consumer = self._create_consumer()
-        self.consumer.subscribe([self.topic], listener=_FinishBatchBeforeRevoke(self._in_flight))
+        self.consumer.subscribe([self.topic], listener=_FinishBatchBeforeRevoke(self))
         await self.consumer.start()
         try:
             while True:
-                fetched = await self._take()
-                records = [record for partition_records in fetched.values() for record in partition_records]
-                async with self._in_flight:
-                    await self._handle_until_done(records)
-                    await self.consumer.commit({tp: batch[-1].offset + 1 for tp, batch in fetched.items()})
+                batch, generation = await self._take()
+                async with self.in_flight:
+                    if generation != self.generation:
+                        self._rewind(batch)
+                        continue
+                    await self._handle_until_done([record for records in batch.values() for record in records])
+                    await self.consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
         finally:
             await self.consumer.stop()
 
-    async def _take(self) -> dict[TopicPartition, list[ConsumerRecord]]:
-        """Fetches until the batch is full or `within_s` passed since its first record.
+    async def _take(self) -> tuple[Batch, int]:
+        """Fetches until the batch is full or `within_s` passed since its first record; returns it
+        with the rebalance generation it was read in.
 
         Under load the batch grows by itself: records prefetched while the previous one was
         handled are all there at once, so a slow ClickHouse gets fewer, larger inserts."""
         loop = asyncio.get_running_loop()
-        taken: dict[TopicPartition, list[ConsumerRecord]] = {}
+        generation = self.generation
+        taken: Batch = {}
         count, deadline = 0, None
         while count < self.max_records:
             wait_s = 1.0 if deadline is None else deadline - loop.time()
@@ -123,7 +132,16 @@ class BatchConsumer:
                 count += len(records)
             if deadline is None and count:
                 deadline = loop.time() + self.within_s
-        return taken
+        return taken, generation
+
+    def _rewind(self, batch: Batch) -> None:
+        """Drop a batch read across a rebalance: partitions still ours are read again from its
+        first record (the new owner of the others starts from the committed offsets)."""
+        assigned = self.consumer.assignment()
+        for tp, records in batch.items():
+            if tp in assigned:
+                self.consumer.seek(tp, records[0].offset)
+        log.warning("%s: dropped a batch of %d read across a rebalance", self.stage, sum(map(len, batch.values())))
 
     async def _handle_until_done(self, records: list[ConsumerRecord]) -> None:
         """Handlers turn bad records into dead letters, so what raises here is the infrastructure

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("", description="Namespace for every topic, e.g. 'backtest-1.'.")
     topic_partitions: int = Field(4, ge=1, description="Partitions when the pipeline creates topics.")
     topic_replication: int = Field(1, ge=1, description="Replication factor when the pipeline creates topics.")
-    app_id: str = Field("pd-monitor", description="Consumer group of the alert agent; the batch stages use '<app_id>.<stage>'.")
+    app_id: str = Field("pd-monitor", description="Prefix of the consumer groups: '<app_id>.<stage>' (enrich, store, detect).")
 
     # --- ClickHouse ----------------------------------------------------------------------------
     clickhouse_url: str | None = Field(

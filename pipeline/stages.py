@@ -25,20 +25,20 @@ from pipeline.schemas import (
     RawPost,
     Reason,
     Rejection,
-    decode,
     decode_raw_post,
     message_keys,
 )
 from pipeline.settings import Settings
 from pipeline.sinks import DataRejected
-from pipeline.transforms import Normalised, RepostDetector, ResultCache, normalise
+from pipeline.transforms import Normalised, RepostDetector, RepostMatch, ResultCache, normalise
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class RawRecord:
-    """What the stage needs of a consumed Kafka record."""
+    """What a stage needs of a consumed Kafka record; aiokafka's `ConsumerRecord` has the same
+    attributes and is passed as it is (no copy per record on the hot path)."""
 
     value: bytes
     topic: str
@@ -102,7 +102,7 @@ class EnrichStage:
         received_at = datetime.now(timezone.utc)
         started = time.monotonic()
         out = StageOutput()
-        accepted: list[tuple[RawRecord, RawPost, Normalised, str | None]] = []
+        accepted: list[tuple[RawRecord, RawPost, Normalised, RepostMatch | None]] = []
         for record in records:
             decoded = decode_raw_post(
                 record.value, max_bytes=self.settings.max_message_bytes, max_text_chars=self.settings.max_text_chars
@@ -121,11 +121,12 @@ class EnrichStage:
                 log.exception("normalising %s failed", decoded.id)
                 out.dead.append(dead_letter_for(Rejection(reason=Reason.PROCESSING_ERROR, detail=repr(exc)), record))
                 continue
-            accepted.append((record, decoded, norm, match.first_id if match else None))
+            accepted.append((record, decoded, norm, match))
 
         results = self._enrich(accepted, started)
         processed_at = datetime.now(timezone.utc)
-        for (record, post, norm, repost_of), result in zip(accepted, results):
+        for (record, post, norm, match), result in zip(accepted, results):
+            repost_of = match.first_id if match else None
             self.results_by_post.put(post.id, result)
             enriched = EnrichedPost(
                 id=post.id,
@@ -155,13 +156,19 @@ class EnrichStage:
         return out
 
     def _enrich(self, accepted, started: float) -> list[Enrichment]:
-        """Model inference for new texts only; a repost reuses the result of the post it copies."""
+        """Model inference for new texts only: an exact copy reuses the result of the post it copies.
+
+        A near duplicate (a repost with a comment) is marked as a repost but scored on its own
+        text: were it to reuse its original's scores, they would depend on which of the two the
+        worker happened to read first, and a replay would not reproduce the live results.
+        """
         results: list[Enrichment | None] = [None] * len(accepted)
         copies: list[tuple[int, int]] = []  # (repost index, index of its original in this batch)
         index_in_batch: dict[str, int] = {}
         fresh_index, fresh_texts, fresh_langs = [], [], []
-        for i, (_, post, norm, repost_of) in enumerate(accepted):
+        for i, (_, post, norm, match) in enumerate(accepted):
             index_in_batch[post.id] = i
+            repost_of = match.first_id if match is not None and match.exact else None
             known = self.results_by_post.get(repost_of) if repost_of else None
             if known is not None:
                 results[i] = replace(known, model_path="cache")
@@ -180,9 +187,10 @@ class EnrichStage:
         return results  # type: ignore[return-value]
 
 
-
 ENRICHED_POST_KEYS = message_keys(EnrichedPost)
 POST_METRICS_KEYS = message_keys(PostMetrics)
+
+
 class PostStore(Protocol):
     """Where enriched posts go (`ClickHouseSink` in the worker)."""
 
@@ -215,12 +223,12 @@ class StoreStage:
         out = StoreOutput()
         accepted: list[tuple[RawRecord, bytes]] = []
         for record in records:
-            checked = _checked_enriched_post(record.value)
+            checked = checked_enriched_post(record.value)
             if isinstance(checked, Rejection):
                 out.dead.append(dead_letter_for(checked, record))
                 continue
             accepted.append((record, record.value))
-            out.received_at.append(checked)
+            out.received_at.append(checked["received_at"])
         out.stored = self._insert_isolating(accepted, out.dead)
         return out
 
@@ -236,8 +244,13 @@ class StoreStage:
             return self._insert_isolating(batch[:half], dead) + self._insert_isolating(batch[half:], dead)
 
 
-def _checked_enriched_post(data: bytes) -> datetime | Rejection:
-    """The post's received_at when the envelope is right, else why not (the engine checks values)."""
+def checked_enriched_post(data: bytes) -> dict | Rejection:
+    """The post as a dict when its envelope is right (a JSON object with exactly the schema's keys,
+    name and version, and a readable received_at), else why not.
+
+    Cheaper than pydantic by ~6x on the two stages that read every enriched post; the values
+    are checked by ClickHouse on insert (store), and alerting reads only a few of them.
+    """
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -254,9 +267,11 @@ def _checked_enriched_post(data: bytes) -> datetime | Rejection:
     if unknown or not isinstance(metrics, dict):
         return Rejection(reason=Reason.WRONG_TYPE, detail=f"unknown fields {sorted(unknown)} or metrics not an object")
     try:
-        return datetime.fromisoformat(obj["received_at"])
+        for name in ("received_at", "created_at"):
+            obj[name] = datetime.fromisoformat(obj[name])
     except (TypeError, ValueError) as exc:
-        return Rejection(reason=Reason.WRONG_TYPE, detail=f"received_at: {exc}")
+        return Rejection(reason=Reason.WRONG_TYPE, detail=f"{name}: {exc}")
+    return obj
 
 
 class AlertStateStore(Protocol):
@@ -306,14 +321,18 @@ class AlertStage:
             if record.offset <= self.offset:
                 continue  # already inside the restored snapshot
             self.offset = record.offset
-            try:
-                post = decode(record.value, EnrichedPost)
-            except ValueError as exc:
-                out.dead.append(dead_letter_for(Rejection(reason=Reason.PROCESSING_ERROR, detail=str(exc)), record))
+            post = checked_enriched_post(record.value)
+            if isinstance(post, Rejection):
+                out.dead.append(dead_letter_for(post, record))
                 continue
             lane = record.key.decode() if record.key else "0"
             self._lane_input[lane] = time.monotonic()
-            out.alerts.extend(Alert.from_payload(p) for p in self.engine.process(post, lane))
+            try:
+                payloads = self.engine.process(post, lane)
+            except (TypeError, ValueError) as exc:  # a value alerting reads is unusable: one post lost, not the stage
+                out.dead.append(dead_letter_for(Rejection(reason=Reason.WRONG_TYPE, detail=repr(exc)), record))
+                continue
+            out.alerts.extend(Alert.from_payload(p) for p in payloads)
         if records:
             self._last_input = time.monotonic()
             if self._first_input is None:

@@ -67,6 +67,32 @@ def test_a_repost_reuses_the_result_without_a_second_inference(stage):
     assert len(stage.enricher.seen) == 1
 
 
+def test_a_near_duplicate_is_marked_but_scored_on_its_own_text(stage):
+    out = stage.process([record(post("1", ORIGINAL), 0), record(post("2", ORIGINAL + " 太丢人了，强烈谴责"), 1)])
+    first, near = out.enriched
+    assert near.is_repost and near.repost_of == "1" and near.model_path == "lexical"
+    assert len(stage.enricher.seen) == 2
+
+
+def test_scores_do_not_depend_on_the_order_partitions_are_read_in():
+    """A replay reads partitions in another interleaving than the live run; it must score alike."""
+    from pipeline.samples.generate import generate
+
+    records = [record(p, i) for i, p in enumerate(generate(seed=7, count=600))]
+
+    def scores(order: list[int]) -> dict[str, tuple]:
+        stage = EnrichStage(Settings(), LexicalEnricher.load())
+        out = {}
+        for start in range(0, len(order), 256):
+            for post in stage.process([records[i] for i in order[start : start + 256]]).enriched:
+                out[post.id] = (post.topic, post.secondary_topic, post.sentiment_score, post.sentiment_label)
+        return out
+
+    in_order = list(range(len(records)))
+    partition_after_partition = sorted(in_order, key=lambda i: i % 4)
+    assert scores(partition_after_partition) == scores(in_order)
+
+
 def test_duplicate_id_is_dead_lettered_but_redelivery_is_processed(stage):
     first = stage.process([record(post("7", "Russia China energy deal signed"), 5)])
     assert len(first.enriched) == 1
