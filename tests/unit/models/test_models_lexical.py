@@ -3,6 +3,7 @@ import pytest
 from pipeline.models.enricher import DEFAULT_SEED_LEXICON, DEFAULT_TAXONOMY, LexicalEnricher
 from pipeline.models.lexical import LexicalSentimentModel, LexicalTopicModel, features, naive_bayes_weights
 from pipeline.models.taxonomy import load_taxonomy
+from pipeline.models.terms import WORD, TermMatcher
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +86,11 @@ def test_lexical_enricher_marks_rows_lexical(tmp_path):
     assert rows[0].topic == "economic_trade_cooperation" and rows[0].sentiment_label == "positive"
     with pytest.raises(ValueError):
         enricher.enrich(["a"], [])
+
+
+def test_term_matcher_counts_non_overlapping_cjk_hits_for_every_owner():
+    matcher = TermMatcher([("哈哈", 0), ("哈哈", 1), ("不错", 2), ("good", 3)])
+    lowered = "哈哈哈哈哈，真不错 good"
+    hits = matcher.find(lowered, WORD.findall(lowered))
+    assert sorted(owner for owner, _ in hits) == [0, 0, 1, 1, 2, 3]
+    assert (2, "，真") in hits  # with the two characters before it, where negation is looked for
