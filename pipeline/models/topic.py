@@ -22,7 +22,7 @@ from pipeline.models.terms import KeywordScorer
 
 PROTOTYPE_PREFIX = QUERY  # e5: symmetric tasks (classification) use "query: " on both sides
 TEMPERATURE = 50.0
-KEYWORD_BOOST = 0.5  # logit added per keyword hit: the taxonomy's keywords are label evidence too
+KEYWORD_BOOST = 0.75  # logit added per keyword hit: the taxonomy's keywords are label evidence too
 Embed = Callable[[Sequence[str], str], np.ndarray]
 
 
