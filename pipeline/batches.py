@@ -80,6 +80,7 @@ class BatchConsumer:
         self.consumer: AIOKafkaConsumer | None = None  # created on the worker's event loop, in run()
         self.in_flight = asyncio.Lock()
         self.generation = 0  # rebalances so far
+        self._handed_over_at = 0.0  # event-loop time the last batch went to the handler
 
     def _create_consumer(self) -> AIOKafkaConsumer:
         settings = self.settings
@@ -113,25 +114,35 @@ class BatchConsumer:
             await self.consumer.stop()
 
     async def _take(self) -> tuple[Batch, int]:
-        """Fetches until the batch is full or `within_s` passed since its first record; returns it
-        with the rebalance generation it was read in.
+        """Fetches until the batch is full or `within_s` passed since its first record arrived;
+        returns it with the rebalance generation it was read in.
 
-        Under load the batch grows by itself: records prefetched while the previous one was
-        handled are all there at once, so a slow ClickHouse gets fewer, larger inserts."""
+        Records already buffered when the take starts arrived while the previous batch was being
+        handled, so their window began at its handover: after a handling longer than `within_s`
+        they go at once, without a further wait (which would idle the model while a backlog grows).
+        Under load the batch grows by itself: everything prefetched meanwhile is there at once, so
+        a slow ClickHouse gets fewer, larger inserts."""
         loop = asyncio.get_running_loop()
         generation = self.generation
         taken: Batch = {}
-        count, deadline = 0, None
+        count = 0
+
+        def add(fetched: Batch) -> None:
+            nonlocal count
+            for tp, records in fetched.items():
+                taken.setdefault(tp, []).extend(records)
+                count += len(records)
+
+        add(await self.consumer.getmany(timeout_ms=0, max_records=self.max_records))
+        deadline = self._handed_over_at + self.within_s if count else None
         while count < self.max_records:
             wait_s = 1.0 if deadline is None else deadline - loop.time()
             if wait_s <= 0:
                 break
-            fetched = await self.consumer.getmany(timeout_ms=int(wait_s * 1000), max_records=self.max_records - count)
-            for tp, records in fetched.items():
-                taken.setdefault(tp, []).extend(records)
-                count += len(records)
+            add(await self.consumer.getmany(timeout_ms=int(wait_s * 1000), max_records=self.max_records - count))
             if deadline is None and count:
                 deadline = loop.time() + self.within_s
+        self._handed_over_at = loop.time()
         return taken, generation
 
     def _rewind(self, batch: Batch) -> None:
