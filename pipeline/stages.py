@@ -260,18 +260,23 @@ def checked_enriched_post(data: bytes) -> dict | Rejection:
     if obj.get("schema") != "enriched_post" or obj.get("v") != 1:
         detail = f"schema={obj.get('schema')!r} v={obj.get('v')!r}, expected enriched_post v1"
         return Rejection(reason=Reason.UNKNOWN_SCHEMA, detail=detail)
-    if missing := ENRICHED_POST_KEYS - obj.keys():
-        return Rejection(reason=Reason.MISSING_FIELD, detail=f"missing {sorted(missing)}")
-    metrics = obj["metrics"]
-    unknown = (obj.keys() - ENRICHED_POST_KEYS) | (metrics.keys() - POST_METRICS_KEYS if isinstance(metrics, dict) else set())
-    if unknown or not isinstance(metrics, dict):
-        return Rejection(reason=Reason.WRONG_TYPE, detail=f"unknown fields {sorted(unknown)} or metrics not an object")
+    metrics = obj.get("metrics")
+    if obj.keys() != ENRICHED_POST_KEYS or not isinstance(metrics, dict) or not metrics.keys() <= POST_METRICS_KEYS:
+        return _envelope_rejection(obj)  # comparing key views allocates nothing: the common case stays cheap
     try:
         for name in ("received_at", "created_at"):
             obj[name] = datetime.fromisoformat(obj[name])
     except (TypeError, ValueError) as exc:
         return Rejection(reason=Reason.WRONG_TYPE, detail=f"{name}: {exc}")
     return obj
+
+
+def _envelope_rejection(obj: dict) -> Rejection:
+    if missing := ENRICHED_POST_KEYS - obj.keys():
+        return Rejection(reason=Reason.MISSING_FIELD, detail=f"missing {sorted(missing)}")
+    metrics = obj["metrics"]
+    unknown = (obj.keys() - ENRICHED_POST_KEYS) | (metrics.keys() - POST_METRICS_KEYS if isinstance(metrics, dict) else set())
+    return Rejection(reason=Reason.WRONG_TYPE, detail=f"unknown fields {sorted(unknown)} or metrics not an object")
 
 
 class AlertStateStore(Protocol):
