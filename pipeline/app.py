@@ -30,7 +30,7 @@ from pipeline.schemas import Alert, DeadLetter
 from pipeline.settings import Settings, Topics
 from pipeline.sinks import metrics
 from pipeline.sinks.clickhouse import ClickHouseSink
-from pipeline.stages import AlertStage, Enricher, EnrichStage, StoreStage
+from pipeline.stages import AlertStage, CheckedBatch, Enricher, EnrichStage, StoreStage
 
 SINK_BATCH_ROWS = 20_000  # ClickHouse pays ~30 ms per insert (parts, views): few large inserts under load
 SINK_WITHIN_S = 0.25  # ... and a quarter second at most when the stream is slow (latency)
@@ -117,6 +117,7 @@ def create_app(runtime: Runtime) -> faust.App:
 
     model_executor = ThreadPoolExecutor(1, thread_name_prefix="enrich")
     sink_executor = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
+    check_executor = ThreadPoolExecutor(1, thread_name_prefix="store-check")  # runs while the engine inserts
     stage = EnrichStage(settings, runtime.enricher, runtime.watches)
     alerting = AlertStage(
         runtime.watches,
@@ -153,14 +154,18 @@ def create_app(runtime: Runtime) -> faust.App:
             await outbox.delivered()
             metrics.MESSAGES_OUT.labels("enrich").inc(len(out.enriched))
 
-    async def store(messages: Sequence[ConsumerRecord]) -> None:
-        with metrics.batch("sink", len(messages)):
-            out = await in_executor(sink_executor, store_stage.process, messages)
+    async def check_stored(messages: Sequence[ConsumerRecord]) -> CheckedBatch:
+        return await in_executor(check_executor, store_stage.check, messages)
+
+    async def store(checked: CheckedBatch) -> None:
+        size = len(checked.accepted) + len(checked.dead)
+        with metrics.batch("sink", size):
+            out = await in_executor(sink_executor, store_stage.insert, checked)
             outbox = Outbox(app.producer)
             await dead_letter(outbox, out.dead)
             await outbox.delivered()
             inserted = datetime.now(timezone.utc)
-            for received_at in out.received_at:
+            for received_at in checked.received_at:
                 metrics.E2E_LATENCY_SECONDS.observe((inserted - received_at).total_seconds())
             metrics.SINK_ROWS.labels("posts").inc(out.stored)
             metrics.MESSAGES_OUT.labels("sink").inc(out.stored)
@@ -189,7 +194,7 @@ def create_app(runtime: Runtime) -> faust.App:
         ),
         BatchConsumer(
             settings, settings.topic(Topics.ENRICHED), "store", store,
-            max_records=SINK_BATCH_ROWS, within_s=SINK_WITHIN_S,
+            max_records=SINK_BATCH_ROWS, within_s=SINK_WITHIN_S, prepare=check_stored,
         ),
         BatchConsumer(  # one partition: one member of the group owns the alert engine
             settings, settings.topic(Topics.WATCH), "detect", detect,

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
@@ -27,7 +28,10 @@ log = logging.getLogger(__name__)
 
 RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
 
-BatchHandler = Callable[[Sequence[ConsumerRecord]], Awaitable[None]]
+BatchHandler = Callable[[Any], Awaitable[None]]
+"""Handles one batch (as `prepare` returned it, else the list of records); raises only when the
+infrastructure failed, and is then called again with the same batch."""
+BatchPreparer = Callable[[list[ConsumerRecord]], Awaitable[Any]]
 
 
 class Outbox:
@@ -65,16 +69,23 @@ Batch = dict[TopicPartition, list[ConsumerRecord]]
 
 
 class BatchConsumer:
-    """One consumer-group member: fetch a batch, await the handler, commit the batch's offsets."""
+    """One consumer-group member: fetch a batch, await the handler, commit the batch's offsets.
+
+    With `prepare`, the next batch is fetched and prepared while the current one is handled
+    (batches are still handled and committed one at a time, in order): the store stage checks
+    the next batch's envelopes in Python while the engine inserts the current one.
+    """
 
     def __init__(
-        self, settings: Settings, topic: str, stage: str, handler: BatchHandler, *, max_records: int, within_s: float
-    ):
+        self, settings: Settings, topic: str, stage: str, handler: BatchHandler, *, max_records: int, within_s: float,
+        prepare: BatchPreparer | None = None,
+    ):  # fmt: skip
         """A batch is handed over when it holds `max_records` or `within_s` after its first record."""
         self.settings = settings
         self.topic = topic
         self.stage = stage
         self.handler = handler
+        self.prepare = prepare
         self.max_records = max_records
         self.within_s = within_s
         self.consumer: AIOKafkaConsumer | None = None  # created on the worker's event loop, in run()
@@ -101,17 +112,28 @@ class BatchConsumer:
         self.consumer = self._create_consumer()
         self.consumer.subscribe([self.topic], listener=_FinishBatchBeforeRevoke(self))
         await self.consumer.start()
+        ahead: asyncio.Future | None = None
         try:
             while True:
-                batch, generation = await self._take()
+                batch, generation, prepared = await (ahead if ahead is not None else self._take_prepared())
+                ahead = asyncio.ensure_future(self._take_prepared()) if self.prepare else None
                 async with self.in_flight:
-                    if generation != self.generation:
-                        self._rewind(batch)
-                        continue
-                    await self._handle_until_done([record for records in batch.values() for record in records])
-                    await self.consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
+                    stale = generation != self.generation
+                    if not stale:
+                        await self._handle_until_done(prepared)
+                        await self.consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
+                if stale:  # the batch prepared meanwhile goes too (awaited outside the lock the rebalance holds)
+                    self._rewind([batch] + ([(await ahead)[0]] if ahead is not None else []))
+                    ahead = None
         finally:
+            if ahead is not None:
+                ahead.cancel()
             await self.consumer.stop()
+
+    async def _take_prepared(self) -> tuple[Batch, int, Any]:
+        batch, generation = await self._take()
+        records = [record for partition_records in batch.values() for record in partition_records]
+        return batch, generation, await self.prepare(records) if self.prepare else records
 
     async def _take(self) -> tuple[Batch, int]:
         """Fetches until the batch is full or `within_s` passed since its first record arrived;
@@ -145,26 +167,31 @@ class BatchConsumer:
         self._handed_over_at = loop.time()
         return taken, generation
 
-    def _rewind(self, batch: Batch) -> None:
-        """Drop a batch read across a rebalance: partitions still ours are read again from its
-        first record (the new owner of the others starts from the committed offsets)."""
+    def _rewind(self, batches: list[Batch]) -> None:
+        """Drop batches read across a rebalance: partitions still ours are read again from the
+        first record dropped (the new owner of the others starts from the committed offsets)."""
         assigned = self.consumer.assignment()
-        for tp, records in batch.items():
+        first: dict[TopicPartition, int] = {}
+        for batch in batches:
+            for tp, records in batch.items():
+                first[tp] = min(first.get(tp, records[0].offset), records[0].offset)
+        for tp, offset in first.items():
             if tp in assigned:
-                self.consumer.seek(tp, records[0].offset)
-        log.warning("%s: dropped a batch of %d read across a rebalance", self.stage, sum(map(len, batch.values())))
+                self.consumer.seek(tp, offset)
+        dropped = sum(len(records) for batch in batches for records in batch.values())
+        log.warning("%s: dropped %d records read across a rebalance", self.stage, dropped)
 
-    async def _handle_until_done(self, records: list[ConsumerRecord]) -> None:
+    async def _handle_until_done(self, batch: Any) -> None:
         """Handlers turn bad records into dead letters, so what raises here is the infrastructure
         (ClickHouse or the broker away): retry the same batch with backoff, which also stops the
         stage from consuming further (backpressure; `pd_stage_last_progress_seconds` shows it)."""
         for attempt in itertools.count():
             try:
-                await self.handler(records)
+                await self.handler(batch)
                 return
             except Exception:
                 delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2**attempt)
-                log.exception("%s: batch of %d failed (attempt %d); retrying in %.1f s", self.stage, len(records), attempt + 1, delay)
+                log.exception("%s: batch failed (attempt %d); retrying in %.1f s", self.stage, attempt + 1, delay)
                 metrics.BATCH_RETRIES.labels(self.stage).inc()
                 await asyncio.sleep(delay)
 

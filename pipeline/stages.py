@@ -199,11 +199,19 @@ class PostStore(Protocol):
 
 
 @dataclass
-class StoreOutput:
-    stored: int = 0
+class CheckedBatch:
+    """A batch of posts.enriched records after the envelope checks, ready for the engine."""
+
+    accepted: list[RawRecord] = field(default_factory=list)
     received_at: list[datetime] = field(default_factory=list)
-    """When each stored post reached posts.raw: for the end-to-end latency histogram."""
+    """When each accepted post reached posts.raw: for the end-to-end latency histogram."""
     dead: list[DeadLetter] = field(default_factory=list)
+
+
+@dataclass
+class StoreOutput:
+    stored: int
+    dead: list[DeadLetter]
 
 
 class StoreStage:
@@ -214,34 +222,39 @@ class StoreStage:
     worker nothing per row. When the engine refuses a batch for its data, the batch is split in halves until the
     refused messages are alone; they are dead-lettered with the engine's reason and the rest
     stored. Any other failure is raised: the batch is not committed and is retried.
+    The two steps are separate so the worker can check the next batch while the engine inserts
+    this one.
     """
 
     def __init__(self, store: PostStore):
         self.store = store
 
-    def process(self, records: Sequence[RawRecord]) -> StoreOutput:
-        out = StoreOutput()
-        accepted: list[tuple[RawRecord, bytes]] = []
+    @staticmethod
+    def check(records: Sequence[RawRecord]) -> CheckedBatch:
+        out = CheckedBatch()
         for record in records:
             checked = checked_enriched_post(record.value)
             if isinstance(checked, Rejection):
                 out.dead.append(dead_letter_for(checked, record))
                 continue
-            accepted.append((record, record.value))
+            out.accepted.append(record)
             out.received_at.append(checked["received_at"])
-        out.stored = self._insert_isolating(accepted, out.dead)
         return out
 
-    def _insert_isolating(self, batch: list[tuple[RawRecord, bytes]], dead: list[DeadLetter]) -> int:
+    def insert(self, batch: CheckedBatch) -> StoreOutput:
+        dead = list(batch.dead)
+        return StoreOutput(self._insert_isolating(batch.accepted, dead), dead)
+
+    def _insert_isolating(self, records: list[RawRecord], dead: list[DeadLetter]) -> int:
         try:
-            return self.store.insert_encoded_posts([message for _, message in batch])
+            return self.store.insert_encoded_posts([record.value for record in records])
         except DataRejected as exc:
-            if len(batch) == 1:
+            if len(records) == 1:
                 rejection = Rejection(reason=Reason.INVALID_VALUE, detail=f"refused by ClickHouse: {exc}")
-                dead.append(dead_letter_for(rejection, batch[0][0]))
+                dead.append(dead_letter_for(rejection, records[0]))
                 return 0
-            half = len(batch) // 2
-            return self._insert_isolating(batch[:half], dead) + self._insert_isolating(batch[half:], dead)
+            half = len(records) // 2
+            return self._insert_isolating(records[:half], dead) + self._insert_isolating(records[half:], dead)
 
 
 def checked_enriched_post(data: bytes) -> dict | Rejection:

@@ -132,6 +132,10 @@ ENRICHED_POST_INSERT_SETTINGS = {
     "input_format_null_as_default": 0,  # null only where the landing table says Nullable
     "input_format_skip_unknown_fields": 0,
     "input_format_json_ignore_unknown_keys_in_named_tuple": 0,
+    # a batch (1-20 MB) is parsed by several threads (the 10 MB default chunk left one busy) and
+    # the views over `posts` are filled in parallel: measured +5-25 % rows/s per insert
+    "min_chunk_bytes_for_parallel_parsing": 1 << 20,
+    "parallel_view_processing": 1,
 }
 """How the engine reads enriched_post v1 messages into `enriched_post_v1` (migration 005): strictly."""
 

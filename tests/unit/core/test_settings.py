@@ -11,8 +11,8 @@ from pipeline.settings import PROJECT_ROOT, Settings, Topics
 
 def test_every_setting_is_an_env_var_documented_in_the_readme():
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    documented = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", readme, flags=re.MULTILINE))
-    assert documented == {name.upper() for name in Settings.model_fields}
+    rows = re.findall(r"^\| `([A-Z0-9_]+)` \| [^|]* \| (.*) \|$", readme, flags=re.MULTILINE)
+    assert dict(rows) == {name.upper(): field.description for name, field in Settings.model_fields.items()}
 
 
 def test_production_is_configuration_only(monkeypatch):

@@ -46,13 +46,20 @@ class Store:
         return len(messages)
 
 
+def process(store: Store, values: list[bytes]):
+    """Check then insert, as the worker does (there the next batch is checked during the insert)."""
+    stage = StoreStage(store)
+    return stage.insert(stage.check(records(values)))
+
+
 def test_messages_with_the_right_envelope_are_stored_as_they_are():
     values = [post(i).encode() for i in range(3)]
     store = Store()
-    out = StoreStage(store).process(records(values))
+    checked = StoreStage.check(records(values))
+    assert checked.received_at == [T0 + timedelta(seconds=i) for i in range(3)]
+    out = StoreStage(store).insert(checked)
     assert store.stored == values and store.inserts == 1
     assert out.stored == 3 and out.dead == []
-    assert out.received_at == [T0 + timedelta(seconds=i) for i in range(3)]
 
 
 DROP = object()
@@ -82,7 +89,7 @@ def bad(**changes) -> bytes:
 )
 def test_a_wrong_envelope_is_dead_lettered_with_its_bytes_and_the_rest_stored(value, reason):
     store = Store()
-    out = StoreStage(store).process(records([post(0).encode(), value, post(2).encode()]))
+    out = process(store, [post(0).encode(), value, post(2).encode()])
     assert [(letter.original, letter.reason, letter.offset) for letter in out.dead] == [(value, reason, 1)]
     assert store.stored == [post(0).encode(), post(2).encode()]
 
@@ -91,7 +98,7 @@ def test_messages_the_engine_refuses_are_isolated_by_bisection():
     values = [post(i).encode() for i in range(64)]
     refused = {values[5], values[40]}
     store = Store(refuse=refused)
-    out = StoreStage(store).process(records(values))
+    out = process(store, values)
     assert {letter.original for letter in out.dead} == refused
     assert all(letter.reason == Reason.INVALID_VALUE and "ClickHouse" in letter.detail for letter in out.dead)
     assert sorted(store.stored) == sorted(set(values) - refused) and out.stored == 62
@@ -101,5 +108,5 @@ def test_messages_the_engine_refuses_are_isolated_by_bisection():
 def test_a_failing_engine_is_raised_so_the_batch_is_retried_not_dead_lettered():
     store = Store(fail=ConnectionError("ClickHouse is down"))
     with pytest.raises(ConnectionError):
-        StoreStage(store).process(records([post(0).encode()]))
+        process(store, [post(0).encode()])
     assert store.inserts == 1
