@@ -1,6 +1,6 @@
 """Backtests: run the watches over a historical range and score the alerts against known incidents.
 
-The alerts come from the same `AlertEngine` the detect agent runs, fed the range's enriched posts
+The alerts come from the same `AlertEngine` the detect stage runs, fed the range's enriched posts
 in event-time order (ties by post id) and ended the way a quiet live stream ends, so a backtest
 over a replayed range reproduces the live run's alerts, and the same input gives the same alerts
 on every run.
