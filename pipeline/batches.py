@@ -30,7 +30,7 @@ RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
 
 BatchHandler = Callable[[Any], Awaitable[None]]
 """Handles one batch (as `prepare` returned it, else the list of records); raises only when the
-infrastructure failed, and is then called again with the same batch."""
+infrastructure failed, and is then called again with the same batch (so does `prepare`)."""
 BatchPreparer = Callable[[list[ConsumerRecord]], Awaitable[Any]]
 
 
@@ -120,7 +120,7 @@ class BatchConsumer:
                 async with self.in_flight:
                     stale = generation != self.generation
                     if not stale:
-                        await self._handle_until_done(prepared)
+                        await self._until_done(self.handler, prepared)
                         await self.consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
                 if stale:  # the batch prepared meanwhile goes too (awaited outside the lock the rebalance holds)
                     self._rewind([batch] + ([(await ahead)[0]] if ahead is not None else []))
@@ -133,7 +133,7 @@ class BatchConsumer:
     async def _take_prepared(self) -> tuple[Batch, int, Any]:
         batch, generation = await self._take()
         records = [record for partition_records in batch.values() for record in partition_records]
-        return batch, generation, await self.prepare(records) if self.prepare else records
+        return batch, generation, await self._until_done(self.prepare, records) if self.prepare else records
 
     async def _take(self) -> tuple[Batch, int]:
         """Fetches until the batch is full or `within_s` passed since its first record arrived;
@@ -181,14 +181,14 @@ class BatchConsumer:
         dropped = sum(len(records) for batch in batches for records in batch.values())
         log.warning("%s: dropped %d records read across a rebalance", self.stage, dropped)
 
-    async def _handle_until_done(self, batch: Any) -> None:
-        """Handlers turn bad records into dead letters, so what raises here is the infrastructure
-        (ClickHouse or the broker away): retry the same batch with backoff, which also stops the
-        stage from consuming further (backpressure; `pd_stage_last_progress_seconds` shows it)."""
+    async def _until_done(self, step: Callable[[Any], Awaitable[Any]], batch: Any) -> Any:
+        """Stages turn bad records into dead letters, so what raises here is the infrastructure
+        (ClickHouse or the broker away) or a bug: retry the same batch with backoff, which also
+        stops the stage from consuming further (backpressure; `pd_stage_last_progress_seconds`
+        and `pd_batch_retries_total` show it) instead of ending it."""
         for attempt in itertools.count():
             try:
-                await self.handler(batch)
-                return
+                return await step(batch)
             except Exception:
                 delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2**attempt)
                 log.exception("%s: batch failed (attempt %d); retrying in %.1f s", self.stage, attempt + 1, delay)

@@ -124,3 +124,33 @@ def test_a_rebalance_drops_the_prepared_batch_without_losing_a_record(make_setti
     asyncio.run(scenario())
     assert set(handled) == values
     assert asyncio.run(committed_total(settings, Topics.RAW, settings.group_id("test"))) == len(values)
+
+
+def test_a_failing_prepare_is_retried_like_the_handler_and_the_stage_keeps_consuming(make_settings):
+    settings = make_settings(topic_partitions=1)
+    asyncio.run(ensure_topics(settings))
+    failures, handled = [], []
+
+    async def prepare(records):
+        if not failures:
+            failures.append(1)
+            raise ConnectionError("the check's dependency is away")
+        return [r.value for r in records]
+
+    async def handler(prepared) -> None:
+        handled.extend(prepared)
+
+    async def scenario() -> None:
+        await produce(settings, Topics.RAW, [(None, b"a"), (None, b"b")])
+        consumer = BatchConsumer(
+            settings, settings.topic(Topics.RAW), "test", handler, max_records=10, within_s=0.1, prepare=prepare
+        )
+        task = asyncio.create_task(consumer.run())
+        deadline = time.monotonic() + 60
+        while len(handled) < 2 and not task.done() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert failures == [1] and handled == [b"a", b"b"]
