@@ -3,7 +3,7 @@
 Heads see ``[e5 embedding, scaled logits of the lexical sentiment model, decision values of the
 head's own n-gram model]``: the lexical logits (seed lexicon and learned n-grams, as separate
 features) were measured to add ~2 points on the review corpus and ~4 on tweets, the per-corpus
-TF-IDF n-gram model (`pipeline.models.ngrams`) another 4 on news. The build feeds the heads
+TF-IDF n-gram model (`pipeline.models.ngrams`) another 3 on news. The build feeds the heads
 cross-fitted values of both (from models that never saw the text) to keep this honest.
 
 One joint head over all corpora was measured to wreck the news head (the review corpus has no
