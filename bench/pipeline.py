@@ -14,13 +14,15 @@ import argparse
 import asyncio
 import tempfile
 import time
+from collections.abc import Sequence
+from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from pipeline.schemas import RawPost
-from pipeline.settings import Settings, Topics
+from pipeline.settings import STAGES, Settings, Topics
 from pipeline.stack import EmbeddedStack, free_port
 from pipeline.testing import WorkerProcess, post_messages, produce, wait_until
 from pipeline.topics import ensure_topics
@@ -73,19 +75,32 @@ async def forward_loop_rate(settings: Settings, n: int) -> float:
         await producer.stop()
 
 
-def pipeline_rate(settings: Settings, n: int, log_dir: Path) -> float:
-    worker = WorkerProcess(settings, log_dir / "bench-worker.log").start()
-    try:
-        stored = lambda: worker.metric("pd_sink_rows_total", table="posts")  # noqa: E731
-        asyncio.run(produce(settings, Topics.RAW, post_messages(posts(1, prefix="warm-up"))))
+def pipeline_rate(settings: Settings, n: int, log_dir: Path, deployment: Sequence[tuple[str, ...]]) -> float:
+    """Rate of the pipeline run as `deployment`: one worker per entry, each with those stages."""
+    workers = []
+    with ExitStack() as stack:
+        for i, stages in enumerate(deployment):
+            ports = {"metrics_port": free_port(), "web_port": free_port()} if i else {}
+            worker_settings = settings.model_copy(update={"worker_stages": stages, **ports})
+            workers.append(WorkerProcess(worker_settings, log_dir / f"bench-worker-{i}.log").start())
+            stack.callback(workers[-1].stop)
+        storer = next(w for w in workers if "store" in w.settings.worker_stages)
+        stored = lambda: storer.metric("pd_sink_rows_total", table="posts")  # noqa: E731
+        asyncio.run(produce(settings, Topics.RAW, post_messages(posts(1, prefix=f"warm-up-{len(deployment)}"))))
         wait_until(lambda: stored() >= 1, 180, "warm-up post stored", interval_s=0.05)
-        with worker.paused():
-            asyncio.run(produce(settings, Topics.RAW, post_messages(posts(n))))
+        with ExitStack() as paused:
+            for worker in workers:
+                paused.enter_context(worker.paused())
+            asyncio.run(produce(settings, Topics.RAW, post_messages(posts(n, prefix=f"d{len(deployment)}-"))))
         started = time.perf_counter()
-        wait_until(lambda: stored() >= n + 1, 600, "all posts stored", interval_s=0.02)
+        wait_until(lambda: stored() >= n + 1, 600, "all posts stored", interval_s=0.1)
         return n / (time.perf_counter() - started)
-    finally:
-        worker.stop()
+
+
+DEPLOYMENTS = {
+    "one worker, every stage": [STAGES],
+    "enrich worker + store/detect worker": [("enrich",), ("store", "detect")],
+}
 
 
 def main() -> None:
@@ -101,18 +116,22 @@ def main() -> None:
             loop_rate = asyncio.run(forward_loop_rate(loop_settings, args.posts))
             pipe_settings = base.model_copy(
                 update={
-                    "topic_prefix": "pipe.",
                     "enricher": "lexical",
                     "clickhouse_url": f"chdb://{tmp_path / 'chdb'}",
                     "metrics_port": free_port(),
                     "web_port": free_port(),
                 }
             )
-            asyncio.run(ensure_topics(pipe_settings))
-            pipe_rate = pipeline_rate(pipe_settings, args.posts, tmp_path)
-    print(f"minimal aiokafka forward loop : {loop_rate:9.0f} posts/s")
-    print(f"pipeline (lexical, CH + topics): {pipe_rate:9.0f} posts/s")
-    print(f"ratio pipeline / loop         : {pipe_rate / loop_rate:9.1%}   (target >= 30%)")
+            pipe_rates = {}
+            for name, deployment in DEPLOYMENTS.items():
+                namespace = {"topic_prefix": f"pipe{len(pipe_rates)}.", "app_id": f"bench{len(pipe_rates)}"}
+                deployment_settings = pipe_settings.model_copy(update=namespace)
+                asyncio.run(ensure_topics(deployment_settings))
+                pipe_rates[name] = pipeline_rate(deployment_settings, args.posts, tmp_path, deployment)
+    print(f"minimal aiokafka forward loop      : {loop_rate:9.0f} posts/s")
+    for name, rate in pipe_rates.items():
+        print(f"pipeline, {name:<35}: {rate:9.0f} posts/s = {rate / loop_rate:6.1%} of the loop")
+    print("target: the pipeline (lexical enrichment, ClickHouse + topics) >= 30% of the loop")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ handling, producer and timers. A batch is committed after its outputs were ackno
 ClickHouse insert returned: at-least-once; ReplacingMergeTree and the alert engine's snapshot
 offsets make it idempotent. Blocking work (models, chdb) runs in single-thread executors so the
 event loop keeps heartbeating; the alert engine shares the ClickHouse thread, which serialises it.
+A worker runs the stages `WORKER_STAGES` names: enrichment, the CPU-heavy one, scales out in
+workers of its own (its consumer group splits posts.raw between them).
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ from pipeline.schemas import Alert, DeadLetter
 from pipeline.settings import Settings, Topics
 from pipeline.sinks import metrics
 from pipeline.sinks.clickhouse import ClickHouseSink
-from pipeline.stages import AlertStage, CheckedBatch, Enricher, EnrichStage, StoreStage
+from pipeline.stages import AlertStage, CheckedBatch, Enricher, EnrichStage, StageOutput, StoreStage
 
 SINK_BATCH_ROWS = 20_000  # ClickHouse pays ~30 ms per insert (parts, views): few large inserts under load
 SINK_WITHIN_S = 0.25  # ... and a quarter second at most when the stream is slow (latency)
+DETECT_BATCH_POSTS = 20_000  # the alert engine's snapshot is saved once per batch: under load, once per backlog
 PRODUCER_LINGER_MS = 20  # batch sends: otherwise every message is its own produce request
 PRODUCER_MAX_BATCH_BYTES = 1 << 20  # an enriched post is ~1 kB: the 16 kB default holds a handful
 
@@ -43,8 +46,10 @@ class Runtime:
     """Heavy resources of one worker, created once before the app starts."""
 
     settings: Settings
-    enricher: Enricher
-    sink: ClickHouseSink
+    enricher: Enricher | None
+    """None in a worker without the enrich stage."""
+    sink: ClickHouseSink | None
+    """None in a worker without the store and detect stages: it never opens ClickHouse."""
     watches: list[Watch]
 
 
@@ -115,19 +120,7 @@ def create_app(runtime: Runtime) -> faust.App:
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
     )
 
-    model_executor = ThreadPoolExecutor(1, thread_name_prefix="enrich")
-    sink_executor = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
-    check_executor = ThreadPoolExecutor(1, thread_name_prefix="store-check")  # runs while the engine inserts
-    stage = EnrichStage(settings, runtime.enricher, runtime.watches)
-    alerting = AlertStage(
-        runtime.watches,
-        runtime.sink,
-        settings.topic(Topics.WATCH),
-        settings.alert_idle_flush_s,
-        lanes=[str(partition) for partition in range(Topics.partitions(Topics.RAW, settings))],
-    )
-
-    store_stage = StoreStage(runtime.sink)
+    sink_executor = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")  # chdb and the alert engine: one thread
 
     async def in_executor(executor: ThreadPoolExecutor, work, *args):
         return await asyncio.get_running_loop().run_in_executor(executor, work, *args)
@@ -138,9 +131,15 @@ def create_app(runtime: Runtime) -> faust.App:
             key = f"{letter.topic}:{letter.partition}:{letter.offset}".encode()
             await outbox.send(settings.topic(Topics.DLQ), key, letter.encode())
 
-    async def enrich(messages: Sequence[ConsumerRecord]) -> None:
-        with metrics.batch("enrich", len(messages)):
-            out = await in_executor(model_executor, stage.process, messages)
+    def enrich_consumer() -> BatchConsumer:
+        model_executor = ThreadPoolExecutor(1, thread_name_prefix="enrich")
+        stage = EnrichStage(settings, runtime.enricher, runtime.watches)
+
+        async def enrich(messages: Sequence[ConsumerRecord]) -> StageOutput:
+            with metrics.batch("enrich", len(messages)):
+                return await in_executor(model_executor, stage.process, messages)
+
+        async def deliver(out: StageOutput) -> None:
             outbox = Outbox(app.producer)
             await dead_letter(outbox, out.dead)
             encoded = {}
@@ -154,65 +153,81 @@ def create_app(runtime: Runtime) -> faust.App:
             await outbox.delivered()
             metrics.MESSAGES_OUT.labels("enrich").inc(len(out.enriched))
 
-    async def check_stored(messages: Sequence[ConsumerRecord]) -> CheckedBatch:
-        return await in_executor(check_executor, store_stage.check, messages)
+        return BatchConsumer(  # the next batch is enriched while this one's outputs are delivered
+            settings, settings.topic(Topics.RAW), "enrich", deliver,
+            max_records=settings.batch_size, within_s=settings.batch_within_s, prepare=enrich,
+        )  # fmt: skip
 
-    async def store(checked: CheckedBatch) -> None:
-        size = len(checked.accepted) + len(checked.dead)
-        with metrics.batch("sink", size):
-            out = await in_executor(sink_executor, store_stage.insert, checked)
-            outbox = Outbox(app.producer)
-            await dead_letter(outbox, out.dead)
-            await outbox.delivered()
-            inserted = datetime.now(timezone.utc)
-            for received_at in checked.received_at:
-                metrics.E2E_LATENCY_SECONDS.observe((inserted - received_at).total_seconds())
-            metrics.SINK_ROWS.labels("posts").inc(out.stored)
-            metrics.MESSAGES_OUT.labels("sink").inc(out.stored)
+    def store_consumer() -> BatchConsumer:
+        check_executor = ThreadPoolExecutor(1, thread_name_prefix="store-check")  # runs while the engine inserts
+        store_stage = StoreStage(runtime.sink)
 
-    async def publish(outbox: Outbox, alerts: list[Alert]) -> None:
-        for alert in alerts:
-            metrics.ALERTS.labels(alert.state.value).inc()
-            await outbox.send(settings.topic(Topics.ALERTS), alert.id.encode(), alert.encode())
-        await in_executor(sink_executor, runtime.sink.insert_alerts, alerts)
-        metrics.SINK_ROWS.labels("alerts").inc(len(alerts))
-        await in_executor(sink_executor, alerting.save)
+        async def check_stored(messages: Sequence[ConsumerRecord]) -> CheckedBatch:
+            return await in_executor(check_executor, store_stage.check, messages)
 
-    async def detect(messages: Sequence[ConsumerRecord]) -> None:
-        with metrics.batch("alerts", len(messages)):
-            out = await in_executor(sink_executor, alerting.process, messages)
-            outbox = Outbox(app.producer)
-            await dead_letter(outbox, out.dead)
-            await publish(outbox, out.alerts)
-            await outbox.delivered()
-            metrics.MESSAGES_OUT.labels("alerts").inc(len(out.alerts))
+        async def store(checked: CheckedBatch) -> None:
+            size = len(checked.accepted) + len(checked.dead)
+            with metrics.batch("sink", size):
+                out = await in_executor(sink_executor, store_stage.insert, checked)
+                outbox = Outbox(app.producer)
+                await dead_letter(outbox, out.dead)
+                await outbox.delivered()
+                inserted = datetime.now(timezone.utc)
+                for received_at in checked.received_at:
+                    metrics.E2E_LATENCY_SECONDS.observe((inserted - received_at).total_seconds())
+                metrics.SINK_ROWS.labels("posts").inc(out.stored)
+                metrics.MESSAGES_OUT.labels("sink").inc(out.stored)
 
-    batch_stages = [
-        BatchConsumer(
-            settings, settings.topic(Topics.RAW), "enrich", enrich,
-            max_records=settings.batch_size, within_s=settings.batch_within_s,
-        ),
-        BatchConsumer(
+        return BatchConsumer(
             settings, settings.topic(Topics.ENRICHED), "store", store,
             max_records=SINK_BATCH_ROWS, within_s=SINK_WITHIN_S, prepare=check_stored,
-        ),
-        BatchConsumer(  # one partition: one member of the group owns the alert engine
+        )  # fmt: skip
+
+    def detect_consumer() -> BatchConsumer:
+        alerting = AlertStage(
+            runtime.watches,
+            runtime.sink,
+            settings.topic(Topics.WATCH),
+            settings.alert_idle_flush_s,
+            lanes=[str(partition) for partition in range(Topics.partitions(Topics.RAW, settings))],
+        )
+
+        async def publish(outbox: Outbox, alerts: list[Alert]) -> None:
+            for alert in alerts:
+                metrics.ALERTS.labels(alert.state.value).inc()
+                await outbox.send(settings.topic(Topics.ALERTS), alert.id.encode(), alert.encode())
+            await in_executor(sink_executor, runtime.sink.insert_alerts, alerts)
+            metrics.SINK_ROWS.labels("alerts").inc(len(alerts))
+            await in_executor(sink_executor, alerting.save)
+
+        async def detect(messages: Sequence[ConsumerRecord]) -> None:
+            with metrics.batch("alerts", len(messages)):
+                out = await in_executor(sink_executor, alerting.process, messages)
+                outbox = Outbox(app.producer)
+                await dead_letter(outbox, out.dead)
+                await publish(outbox, out.alerts)
+                await outbox.delivered()
+                metrics.MESSAGES_OUT.labels("alerts").inc(len(out.alerts))
+
+        @app.timer(5.0)
+        async def close_idle_windows():
+            alerts = await in_executor(sink_executor, alerting.advance_if_idle)
+            if alerts:
+                outbox = Outbox(app.producer)
+                await publish(outbox, alerts)
+                await outbox.delivered()
+
+        return BatchConsumer(  # one partition: one member of the group owns the alert engine
             settings, settings.topic(Topics.WATCH), "detect", detect,
-            max_records=settings.batch_size, within_s=settings.batch_within_s,
-        ),
-    ]  # fmt: skip
+            max_records=DETECT_BATCH_POSTS, within_s=settings.batch_within_s,
+        )  # fmt: skip
+
+    consumers = {"enrich": enrich_consumer, "store": store_consumer, "detect": detect_consumer}
+    batch_stages = [consumers[name]() for name in settings.worker_stages]
 
     @app.task
     async def run_batch_stages() -> None:
         await asyncio.gather(*(consumer.run() for consumer in batch_stages))
-
-    @app.timer(5.0)
-    async def close_idle_windows():
-        alerts = await in_executor(sink_executor, alerting.advance_if_idle)
-        if alerts:
-            outbox = Outbox(app.producer)
-            await publish(outbox, alerts)
-            await outbox.delivered()
 
     @app.timer(5.0)
     async def report_consumer_lag():

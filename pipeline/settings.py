@@ -7,12 +7,15 @@ Embedded mode (the default) points at the loopback broker and an in-process chdb
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+Stage = Literal["enrich", "store", "detect"]
+STAGES: tuple[Stage, ...] = ("enrich", "store", "detect")
 
 
 class Settings(BaseSettings):
@@ -60,6 +63,11 @@ class Settings(BaseSettings):
         "auto", description="auto = transformer when models/build exists, else lexical."
     )
     dedupe_capacity: int = Field(200_000, ge=1000, description="Post ids remembered per worker for duplicate checks.")
+    worker_stages: Annotated[tuple[Stage, ...], NoDecode] = Field(
+        STAGES,
+        min_length=1,
+        description="Stages a worker runs, comma-separated: enrich workers scale out on their own; only store and detect open ClickHouse.",
+    )
 
     # --- files ---------------------------------------------------------------------------------
     data_dir: Path = Field(PROJECT_ROOT / "var", description="Embedded broker/ClickHouse state and logs.")
@@ -77,6 +85,11 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, description="Built-in live dashboard of the worker.")
     broker_session_timeout_s: float = Field(10.0, gt=0, description="Consumer-group session timeout.")
     broker_rebalance_timeout_s: float = Field(10.0, gt=0, description="Consumer-group rebalance timeout.")
+
+    @field_validator("worker_stages", mode="before")
+    @classmethod
+    def _comma_separated(cls, value):
+        return tuple(part.strip() for part in value.split(",") if part.strip()) if isinstance(value, str) else value
 
     @property
     def resolved_clickhouse_url(self) -> str:

@@ -24,7 +24,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a child process build exactly these settings."""
     env = dict(os.environ)
     for name, value in settings.model_dump(exclude_none=True).items():
-        env[name.upper()] = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[name.upper()] = ",".join(value) if isinstance(value, tuple) else str(value)
     return env
 
 

@@ -30,10 +30,13 @@ def load_enricher(settings: Settings):
 
 
 def build_runtime(settings: Settings) -> Runtime:
+    """Only what the worker's stages use: an enrich-only worker loads no ClickHouse (in embedded
+    mode another process owns the chdb path), a store/detect worker no model."""
+    stages = set(settings.worker_stages)
     return Runtime(
         settings=settings,
-        enricher=load_enricher(settings),
-        sink=ClickHouseSink.open(settings),
+        enricher=load_enricher(settings) if "enrich" in stages else None,
+        sink=ClickHouseSink.open(settings) if stages & {"store", "detect"} else None,
         watches=load_watches(settings.watches_dir),
     )
 
@@ -63,7 +66,8 @@ def run_worker(settings: Settings, extra: Callable[[faust.App, Runtime], None] |
     runtime = build_runtime(settings)
     metrics.serve(settings.metrics_host, settings.metrics_port)
     app = create_app(runtime)
-    serve_dashboard(app, runtime)
+    if runtime.sink is not None:
+        serve_dashboard(app, runtime)
     if extra is not None:
         extra(app, runtime)
     worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
@@ -73,4 +77,5 @@ def run_worker(settings: Settings, extra: Callable[[faust.App, Runtime], None] |
     try:
         worker.execute_from_commandline()
     finally:
-        runtime.sink.close()
+        if runtime.sink is not None:
+            runtime.sink.close()

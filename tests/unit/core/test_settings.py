@@ -48,3 +48,15 @@ def test_bad_values_are_rejected(monkeypatch):
     monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "TLS")
     with pytest.raises(ValueError):
         Settings()
+
+
+def test_worker_stages_are_a_comma_separated_env_var(monkeypatch):
+    assert Settings().worker_stages == ("enrich", "store", "detect")
+    monkeypatch.setenv("WORKER_STAGES", "enrich, detect")
+    assert Settings().worker_stages == ("enrich", "detect")
+    monkeypatch.setenv("WORKER_STAGES", "enrich,score")
+    with pytest.raises(ValueError, match="score"):
+        Settings()
+    monkeypatch.setenv("WORKER_STAGES", "")
+    with pytest.raises(ValueError):
+        Settings()
