@@ -17,6 +17,7 @@ workers of its own (its consumer group splits posts.raw between them).
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -143,8 +144,9 @@ def create_app(runtime: Runtime) -> faust.App:
             outbox = Outbox(app.producer)
             await dead_letter(outbox, out.dead)
             encoded = {}
+            for path, count in Counter(post.model_path for post in out.enriched).items():
+                metrics.MODEL_PATH.labels(path).inc(count)
             for post in out.enriched:
-                metrics.MODEL_PATH.labels(post.model_path).inc()
                 encoded[post.id] = value = post.encode()
                 await outbox.send(settings.topic(Topics.ENRICHED), post.key, value, post.created_at.timestamp())
             for partition, post in out.watched:  # the key names the lane: the input partition

@@ -7,8 +7,9 @@ live alerts and backtest alerts are produced by the same code from the same orde
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ from pipeline.alerting.detectors import (
 )
 from pipeline.alerting.lifecycle import AlertLifecycle, AlertTransition, WindowResult, severity_for
 from pipeline.alerting.payload import build_alert
+from pipeline.alerting.terms import terms
 from pipeline.alerting.watches import Rules, Watch
 from pipeline.alerting.windows import ClosedWindow, EventClock, Group, TumblingWindows
 
@@ -149,8 +151,11 @@ class WatchMonitor:
         rules = watch.rules
         return cls(watch, TumblingWindows(rules.window, rules.allowed_lateness, rules.max_samples))
 
-    def observe(self, post: Any, ts: float, now: float | None) -> list[AlertTransition]:
-        """Count `post` (event time `ts`) and close what event time `now` (the clock's low) allows."""
+    def observe(
+        self, post: Any, ts: float, now: float | None, content_terms: Callable[[], Sequence[str]]
+    ) -> list[AlertTransition]:
+        """Count `post` (event time `ts`) and close what event time `now` (the clock's low) allows.
+        `content_terms` gives the post's terms, computed at most once for all watches."""
         if now is not None:
             self.windows.observe(now)
         if self.watch.matches(post):
@@ -164,7 +169,7 @@ class WatchMonitor:
                     sample_text,
                     posts.sentiment(post),
                     posts.is_negative(post),
-                    terms_text=posts.text(post),
+                    content_terms=content_terms(),
                 )
         return self._evaluate(self.windows.close_ready())
 
@@ -234,7 +239,8 @@ class AlertEngine:
         ts = posts.timestamp(post)
         self.clock.observe(ts, lane)
         now = self.clock.low
-        return self._payloads(monitor.observe(post, ts, now) for monitor in self.monitors)
+        content_terms = functools.cache(lambda: terms(posts.text(post)))
+        return self._payloads(monitor.observe(post, ts, now, content_terms) for monitor in self.monitors)
 
     def advance(self, ts: float) -> list[dict[str, Any]]:
         """Move event time forward without a post (e.g. a timer when the whole stream is idle)."""

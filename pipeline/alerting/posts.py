@@ -15,7 +15,7 @@ NEGATIVE_SCORE_THRESHOLD = -0.25
 
 
 def field(post: Any, name: str, default: Any = None) -> Any:
-    if isinstance(post, Mapping):
+    if isinstance(post, (dict, Mapping)):  # dict first: a plain type check, where Mapping's ABC check costs ~0.3 us
         value = post.get(name, default)
     else:
         value = getattr(post, name, default)

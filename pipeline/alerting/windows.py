@@ -42,12 +42,19 @@ class WindowStats:
     term_counts: Counter[str] = field(default_factory=Counter)
 
     def add(
-        self, seq: int, post_id: str, text: str, sentiment: float, negative: bool, max_samples: int, terms_text: str
+        self,
+        seq: int,
+        post_id: str,
+        text: str,
+        sentiment: float,
+        negative: bool,
+        max_samples: int,
+        content_terms: Sequence[str],
     ) -> None:
         self.count += 1
         self.negative_count += int(negative)
         self.sentiment_sum += sentiment
-        self.term_counts.update(terms(terms_text))
+        self.term_counts.update(content_terms)
         if max_samples:
             self.samples.append((sentiment, seq, post_id, text))
             self.samples.sort(key=lambda sample: (sample[0], sample[2]))
@@ -170,6 +177,9 @@ class TumblingWindows:
         self._next_start: dict[Group, int] = {}
         """Per group, the first window not yet emitted; absent until the group's first close."""
         self._open: dict[Group, dict[int, WindowStats]] = {}
+        self._close_due = math.inf
+        """No window closes before the watermark reaches this (the earliest end of any group's next
+        window): most posts close nothing, and skip the walk over every group."""
 
     @property
     def watermark(self) -> float:
@@ -188,10 +198,11 @@ class TumblingWindows:
         text: str,
         sentiment: float,
         negative: bool,
-        terms_text: str | None = None,
+        content_terms: Sequence[str] | None = None,
     ) -> bool:
         """Count a post in its window; False (and counted in `late_dropped`) if that window is closed.
-        `text` is kept as a sample; top terms come from `terms_text` (the normalised text) if given.
+        `text` is kept as a sample; top terms are `content_terms` (of the normalised text, computed
+        once per post by the caller), else those of `text`.
         Event time is the caller's to advance (`observe`), so a post read early cannot close windows."""
         start = window_start(ts, self.size)
         if start + self.size <= self.watermark or start < self._next_start.get(group, start):
@@ -202,12 +213,17 @@ class TumblingWindows:
         if stats is None:
             stats = windows[start] = WindowStats(start, start + self.size)
         self._seq += 1
-        stats.add(self._seq, post_id, text, sentiment, negative, self.max_samples, terms_text or text)
+        if content_terms is None:
+            content_terms = terms(text)
+        stats.add(self._seq, post_id, text, sentiment, negative, self.max_samples, content_terms)
+        self._close_due = min(self._close_due, start + self.size)
         return True
 
     def close_ready(self) -> list[ClosedWindow]:
         """Windows whose end the watermark has passed, gaps filled with empty windows, in
         (start, group) order."""
+        if self.watermark < self._close_due:
+            return []
         return self._close(lambda start: start + self.size <= self.watermark)
 
     def flush(self) -> list[ClosedWindow]:
@@ -232,7 +248,12 @@ class TumblingWindows:
             if start != first:
                 self._next_start[group] = start
         closed.sort(key=lambda window: (window.stats.start, window.group))
+        self._update_close_due()
         return closed
+
+    def _update_close_due(self) -> None:
+        firsts = (self._next_start.get(group, min(windows, default=math.inf)) for group, windows in self._open.items())
+        self._close_due = min(firsts, default=math.inf) + self.size
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -263,4 +284,5 @@ class TumblingWindows:
             if entry["next_start"] is not None:
                 windows._next_start[group] = entry["next_start"]
             windows._open[group] = {s["start"]: WindowStats.from_state(s) for s in entry["open"]}
+        windows._update_close_due()
         return windows

@@ -9,6 +9,7 @@ Features: lowercase words and word bigrams; CJK runs give character unigrams and
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -85,11 +86,6 @@ def naive_bayes_weights(texts: Sequence[str], labels: Sequence[str], classes: Se
     return NgramWeights(tuple(classes), np.zeros(len(classes)), {vocab[i]: logp[:, i] for i in keep})
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max())
-    return e / e.sum()
-
-
 class LexicalTopicModel:
     def __init__(self, taxonomy: Taxonomy, learned: NgramWeights | None = None) -> None:
         self.taxonomy, self.learned = taxonomy, learned
@@ -99,20 +95,24 @@ class LexicalTopicModel:
     def with_examples(self, texts: Sequence[str], labels: Sequence[str]) -> "LexicalTopicModel":
         return LexicalTopicModel(self.taxonomy, naive_bayes_weights(texts, labels, self.taxonomy.leaf_ids))
 
-    def leaf_scores(self, text: str) -> np.ndarray:
-        scores = KEYWORD_WEIGHT * self._keywords.hits(text)
+    def leaf_scores(self, texts: Sequence[str]) -> np.ndarray:
+        """(texts x leaves) evidence: keyword hits, plus learned n-gram weights when trained."""
+        scores = KEYWORD_WEIGHT * self._keywords.hits_matrix(texts)
         if self.learned is not None:
-            scores = scores + self.learned.scores(features(text))
+            scores += np.array([self.learned.scores(features(text)) for text in texts]).reshape(scores.shape)
         return scores
 
     def predict(self, texts: Sequence[str]) -> list[TopicPrediction]:
-        out = []
-        for text in texts:
-            scores = self.leaf_scores(text)
-            if not scores.any():
-                out.append(TopicPrediction(self.taxonomy.fallback_topic, "", 0.0))
-                continue
-            out.extend(self._aggregate(_softmax(scores)[None, :]))
+        """One softmax and one aggregation for the whole batch; texts without evidence get the fallback topic."""
+        scores = self.leaf_scores(texts)
+        evident = scores.any(axis=1)
+        out = [TopicPrediction(self.taxonomy.fallback_topic, "", 0.0)] * len(texts)
+        if evident.any():
+            rows = scores[evident]
+            proba = np.exp(rows - rows.max(axis=1, keepdims=True))
+            proba /= proba.sum(axis=1, keepdims=True)
+            for i, prediction in zip(np.flatnonzero(evident), self._aggregate(proba)):
+                out[i] = prediction
         return out
 
 
@@ -145,8 +145,12 @@ class LexicalSentimentModel:
         return LexicalSentimentModel(self.seed, learned)
 
     def score(self, text: str) -> SentimentResult:
-        p = _softmax(self.logits(text))
-        return SentimentResult(float(p[2] - p[0]), SENTIMENT_CLASSES[int(p.argmax())])
+        negative, neutral, positive = self.logits(text).tolist()  # three floats: plain math beats numpy calls
+        top = max(negative, neutral, positive)
+        e_neg, e_neu, e_pos = math.exp(negative - top), math.exp(neutral - top), math.exp(positive - top)
+        total = e_neg + e_neu + e_pos
+        label = 0 if negative == top else 1 if neutral == top else 2  # ties as argmax breaks them
+        return SentimentResult((e_pos - e_neg) / total, SENTIMENT_CLASSES[label])
 
     def logits(self, text: str) -> np.ndarray:
         """Seed-lexicon hits plus learned n-gram weights, over SENTIMENT_CLASSES."""

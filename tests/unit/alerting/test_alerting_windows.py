@@ -114,8 +114,8 @@ def test_terms_are_cjk_bigrams_and_words_without_stopwords():
 
 def test_top_terms_from_window_ranked_by_count_then_alphabetically():
     windows = TumblingWindows(size=60, allowed_lateness=0)
-    windows.add(GROUP, 1, "a", "Raw Text", 0.0, False, terms_text="visa visa embassy")
-    windows.add(GROUP, 2, "b", "Raw", 0.0, False, terms_text="embassy visa consul")
+    windows.add(GROUP, 1, "a", "Raw Text", 0.0, False, content_terms=terms("visa visa embassy"))
+    windows.add(GROUP, 2, "b", "Raw", 0.0, False, content_terms=terms("embassy visa consul"))
     (window,) = windows.flush()
     assert window.stats.top_terms(2) == [("visa", 3), ("embassy", 2)]
     assert window.stats.sample_texts == ["Raw Text", "Raw"]
@@ -130,7 +130,7 @@ def test_window_result_does_not_depend_on_arrival_order():
         windows = TumblingWindows(3600, 0, 3)
         for post_id, sentiment, text in order:
             windows.observe(100.0)
-            windows.add(("w", "all"), 100.0, post_id, text, sentiment, sentiment < -0.25, terms_text=text)
+            windows.add(("w", "all"), 100.0, post_id, text, sentiment, sentiment < -0.25, content_terms=terms(text))
         (window,) = windows.flush()
         return window.stats.sample_post_ids, window.stats.top_terms(5), window.stats.count
 
@@ -154,3 +154,17 @@ def test_event_clock_waits_for_the_slowest_lane():
     assert clock.low == 9000
     again = EventClock.from_state(clock.to_state(), ["0", "1"])
     assert again.low == clock.low and again.newest == clock.newest
+
+
+def test_windows_close_once_the_watermark_passes_their_end_also_after_a_restore():
+    """The early exit of close_ready (nothing can close yet) must never hold back a due window."""
+    windows = TumblingWindows(size=60, allowed_lateness=0)
+    arrive(windows, 10, "a")
+    arrive(windows, 59, "b")
+    assert windows.close_ready() == []
+    restored = TumblingWindows.from_state(json.loads(json.dumps(windows.to_state())))
+    for copy in (windows, restored):
+        arrive(copy, 61, "c")  # the watermark reaches 61: [0, 60) is due
+        assert [(w.stats.start, w.stats.count) for w in copy.close_ready()] == [(0, 2)]
+        arrive(copy, 200, "d")  # [60, 120) with c, then the empty [120, 180)
+        assert [(w.stats.start, w.stats.count) for w in copy.close_ready()] == [(60, 1), (120, 0)]

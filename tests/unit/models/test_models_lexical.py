@@ -59,6 +59,17 @@ def test_no_evidence_falls_back_with_zero_score(topic_model):
     assert (prediction.topic, prediction.secondary_topic, prediction.score) == ("other", "", 0.0)
 
 
+def test_a_batch_predicts_each_text_as_alone(topic_model):
+    """The batch is scored as one matrix: texts without evidence must not shift the others' rows."""
+    texts = ["lorem ipsum", "外交部发言人表示，两国外长举行会谈。", "", "Russia and China agree a gas pipeline deal.",
+             "lorem", "Сборная России победила в матче чемпионата мира по футболу."]
+    alone = [topic_model.predict([text])[0] for text in texts]
+    batch = topic_model.predict(texts)
+    assert [(p.topic, p.secondary_topic) for p in batch] == [(p.topic, p.secondary_topic) for p in alone]
+    assert [p.score for p in batch] == pytest.approx([p.score for p in alone])
+    assert [p.score == 0.0 for p in batch] == [True, False, True, False, True, False]
+
+
 def test_examples_teach_vocabulary_the_keywords_lack(topic_model):
     text = "Matryoshka workshop for kids this weekend"
     assert topic_model.predict([text])[0].score == 0.0
