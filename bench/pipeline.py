@@ -1,11 +1,12 @@
 """End-to-end posts/s of the pipeline next to a minimal aiokafka forward loop, on one broker, in one run.
 
-Both sides are measured the same way: warmed up (group joined, one message through), then N raw
-posts are produced as a backlog (the pipeline's worker paused meanwhile) and the clock runs from
+Both sides are measured the same way: warmed up (groups joined, messages through), then N raw
+posts are produced as a backlog (the pipeline's workers paused meanwhile) and the clock runs from
 the start of consumption until the last one is out (forwarded / stored in ClickHouse), so the
 producer's own speed is in neither figure.
 The pipeline runs with the lexical enricher ("trivial enrichment"); it writes posts.enriched,
-ClickHouse and the alert topics exactly as in production.
+ClickHouse and the alert topics exactly as in production, in three deployments (`DEPLOYMENTS`):
+one worker with every stage, and enrichment in one or two workers of its own.
 """
 
 from __future__ import annotations
