@@ -92,8 +92,13 @@ def pipeline_rate(settings: Settings, n: int, log_dir: Path, deployment: Sequenc
             workers.append(WorkerProcess(worker_settings, log_dir / f"bench-{tag}-worker-{i}.log").start())
             stack.callback(workers[-1].stop)
         storer = next(w for w in workers if "store" in w.settings.worker_stages)
-        stored = lambda: storer.metric("pd_sink_rows_total", table="posts")  # noqa: E731
-        handled_some = lambda w: w.metric("pd_messages_in_total", stage=STAGE_METRIC_LABEL[w.settings.worker_stages[0]]) > 0  # noqa: E731
+
+        def stored() -> float:
+            return storer.metric("pd_sink_rows_total", table="posts")
+
+        def handled_some(worker: WorkerProcess) -> bool:
+            return worker.metric("pd_messages_in_total", stage=STAGE_METRIC_LABEL[worker.settings.worker_stages[0]]) > 0
+
         warm_up = 0
         while not all(handled_some(worker) for worker in workers):
             asyncio.run(produce(settings, Topics.RAW, post_messages(posts(16, prefix=f"{tag}-warm-up-{warm_up}-"))))

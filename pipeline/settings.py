@@ -66,7 +66,10 @@ class Settings(BaseSettings):
     worker_stages: Annotated[tuple[Stage, ...], NoDecode] = Field(
         STAGES,
         min_length=1,
-        description="Stages a worker runs, comma-separated: enrich workers scale out on their own; only store and detect open ClickHouse.",
+        description=(
+            "Stages a worker runs, comma-separated: enrich workers scale out on their own;"
+            " only store and detect open ClickHouse."
+        ),
     )
 
     # --- files ---------------------------------------------------------------------------------
