@@ -18,7 +18,7 @@ from pipeline.app import Runtime
 from pipeline.connectors.files import JsonlFileConnector
 from pipeline.samples.generate import generate
 from pipeline.schemas import Alert, decode
-from pipeline.settings import Settings, Topics
+from pipeline.settings import STAGES, Settings, Topics
 from pipeline.stack import EmbeddedStack
 from pipeline.worker import run_worker
 
@@ -112,4 +112,7 @@ def run_demo(settings: Settings, sample: Path | None, persistent: bool, speed: f
         for stale in ("chdb", "checkpoints"):
             shutil.rmtree(settings.data_dir / stale, ignore_errors=True)
     with EmbeddedStack(settings, persistent=persistent):
-        run_worker(settings, extra=add_sample_feed(sample or sample_path(settings), speed))
+        # the demo reads ClickHouse and the alert topic: its one worker runs every stage, whatever
+        # WORKER_STAGES the shell exports for split deployments
+        feed = add_sample_feed(sample or sample_path(settings), speed)
+        run_worker(settings.model_copy(update={"worker_stages": STAGES}), extra=feed)
