@@ -6,7 +6,7 @@ posts.raw --enrich--> posts.enriched --store--> ClickHouse
 
 Every stage sees every post (the topic watches match them all), so each runs as a batch
 consumer (`pipeline.batches`) hosted by faust, which gives the worker its lifecycle, signal
-handling, producer and timers. A batch is committed after its outputs were acknowledged and its
+handling and timers; they share one producer that sends each batch's outputs as record batches. A batch is committed after its outputs were acknowledged and its
 ClickHouse insert returned: at-least-once; ReplacingMergeTree and the alert engine's snapshot
 offsets make it idempotent. Blocking work (models, chdb) runs in single-thread executors so the
 event loop keeps heartbeating; the alert engine shares the ClickHouse thread, which serialises it.
@@ -28,7 +28,7 @@ from aiokafka.structs import ConsumerRecord
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from pipeline.alerting.watches import Watch
-from pipeline.batches import BatchConsumer, Outbox
+from pipeline.batches import BatchConsumer, Outbox, StageProducer
 from pipeline.schemas import Alert, DeadLetter
 from pipeline.settings import Settings, Topics
 from pipeline.sinks import metrics
@@ -38,8 +38,6 @@ from pipeline.stages import AlertStage, CheckedBatch, Enricher, EnrichStage, Sta
 SINK_BATCH_ROWS = 20_000  # ClickHouse pays ~30 ms per insert (parts, views): few large inserts under load
 SINK_WITHIN_S = 0.25  # ... and a quarter second at most when the stream is slow (latency)
 DETECT_BATCH_POSTS = 20_000  # the alert engine's snapshot is saved once per batch: under load, once per backlog
-PRODUCER_LINGER_MS = 20  # batch sends: otherwise every message is its own produce request
-PRODUCER_MAX_BATCH_BYTES = 1 << 20  # an enriched post is ~1 kB: the 16 kB default holds a handful
 
 
 @dataclass
@@ -112,25 +110,23 @@ def create_app(runtime: Runtime) -> faust.App:
         broker_session_timeout=settings.broker_session_timeout_s,
         broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
         broker_heartbeat_interval=1.0,
-        producer_acks=-1,
-        producer_linger_ms=PRODUCER_LINGER_MS,
-        producer_max_batch_size=PRODUCER_MAX_BATCH_BYTES,
         web_enabled=False,
         key_serializer="raw",
         value_serializer="raw",
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
     )
 
+    producer = StageProducer(settings)
     sink_executor = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")  # chdb and the alert engine: one thread
 
     async def in_executor(executor: ThreadPoolExecutor, work, *args):
         return await asyncio.get_running_loop().run_in_executor(executor, work, *args)
 
-    async def dead_letter(outbox: Outbox, letters: list[DeadLetter]) -> None:
+    def dead_letter(outbox: Outbox, letters: list[DeadLetter]) -> None:
         for letter in letters:
             metrics.DLQ.labels(letter.reason.value).inc()
             key = f"{letter.topic}:{letter.partition}:{letter.offset}".encode()
-            await outbox.send(settings.topic(Topics.DLQ), key, letter.encode())
+            outbox.send(settings.topic(Topics.DLQ), key, letter.encode())
 
     def enrich_consumer() -> BatchConsumer:
         model_executor = ThreadPoolExecutor(1, thread_name_prefix="enrich")
@@ -141,17 +137,17 @@ def create_app(runtime: Runtime) -> faust.App:
                 return await in_executor(model_executor, stage.process, messages)
 
         async def deliver(out: StageOutput) -> None:
-            outbox = Outbox(app.producer)
-            await dead_letter(outbox, out.dead)
+            outbox = await producer.outbox()
+            dead_letter(outbox, out.dead)
             encoded = {}
             for path, count in Counter(post.model_path for post in out.enriched).items():
                 metrics.MODEL_PATH.labels(path).inc(count)
             for post in out.enriched:
                 encoded[post.id] = value = post.encode()
-                await outbox.send(settings.topic(Topics.ENRICHED), post.key, value, post.created_at.timestamp())
+                outbox.send(settings.topic(Topics.ENRICHED), post.key, value, post.created_at.timestamp())
             for partition, post in out.watched:  # the key names the lane: the input partition
                 lane = str(partition).encode()
-                await outbox.send(settings.topic(Topics.WATCH), lane, encoded[post.id], post.created_at.timestamp())
+                outbox.send(settings.topic(Topics.WATCH), lane, encoded[post.id], post.created_at.timestamp())
             await outbox.delivered()
             metrics.MESSAGES_OUT.labels("enrich").inc(len(out.enriched))
 
@@ -171,8 +167,8 @@ def create_app(runtime: Runtime) -> faust.App:
             size = len(checked.accepted) + len(checked.dead)
             with metrics.batch("sink", size):
                 out = await in_executor(sink_executor, store_stage.insert, checked)
-                outbox = Outbox(app.producer)
-                await dead_letter(outbox, out.dead)
+                outbox = await producer.outbox()
+                dead_letter(outbox, out.dead)
                 await outbox.delivered()
                 inserted = datetime.now(timezone.utc)
                 for received_at in checked.received_at:
@@ -197,7 +193,7 @@ def create_app(runtime: Runtime) -> faust.App:
         async def publish(outbox: Outbox, alerts: list[Alert]) -> None:
             for alert in alerts:
                 metrics.ALERTS.labels(alert.state.value).inc()
-                await outbox.send(settings.topic(Topics.ALERTS), alert.id.encode(), alert.encode())
+                outbox.send(settings.topic(Topics.ALERTS), alert.id.encode(), alert.encode())
             await in_executor(sink_executor, runtime.sink.insert_alerts, alerts)
             metrics.SINK_ROWS.labels("alerts").inc(len(alerts))
             await in_executor(sink_executor, alerting.save)
@@ -205,8 +201,8 @@ def create_app(runtime: Runtime) -> faust.App:
         async def detect(messages: Sequence[ConsumerRecord]) -> None:
             with metrics.batch("alerts", len(messages)):
                 out = await in_executor(sink_executor, alerting.process, messages)
-                outbox = Outbox(app.producer)
-                await dead_letter(outbox, out.dead)
+                outbox = await producer.outbox()
+                dead_letter(outbox, out.dead)
                 await publish(outbox, out.alerts)
                 await outbox.delivered()
                 metrics.MESSAGES_OUT.labels("alerts").inc(len(out.alerts))
@@ -215,7 +211,7 @@ def create_app(runtime: Runtime) -> faust.App:
         async def close_idle_windows():
             alerts = await in_executor(sink_executor, alerting.advance_if_idle)
             if alerts:
-                outbox = Outbox(app.producer)
+                outbox = await producer.outbox()
                 await publish(outbox, alerts)
                 await outbox.delivered()
 
@@ -229,7 +225,8 @@ def create_app(runtime: Runtime) -> faust.App:
 
     @app.task
     async def run_batch_stages() -> None:
-        await asyncio.gather(*(consumer.run() for consumer in batch_stages))
+        async with producer:
+            await asyncio.gather(*(consumer.run() for consumer in batch_stages))
 
     @app.timer(5.0)
     async def report_consumer_lag():
