@@ -8,8 +8,9 @@ Every stage sees every post (the topic watches match them all), so each runs as 
 consumer (`pipeline.batches`) hosted by faust, which gives the worker its lifecycle, signal
 handling and timers; they share one producer that sends each batch's outputs as record batches.
 A batch is committed after its outputs were acknowledged and its ClickHouse insert returned:
-at-least-once; ReplacingMergeTree and the alert engine's snapshot offsets make it idempotent. Blocking work (models, chdb) runs in single-thread executors so the
-event loop keeps heartbeating; the alert engine shares the ClickHouse thread, which serialises it.
+at-least-once; ReplacingMergeTree and the alert engine's snapshot offsets make it idempotent.
+Blocking work (models, chdb) runs in single-thread executors so the event loop keeps
+heartbeating; the alert engine shares the ClickHouse thread, which serialises it.
 A worker runs the stages `WORKER_STAGES` names: enrichment, the CPU-heavy one, scales out in
 workers of its own (its consumer group splits posts.raw between them).
 """
