@@ -34,7 +34,8 @@ from pipeline.schemas import Alert, DeadLetter
 from pipeline.settings import Settings, Topics
 from pipeline.sinks import metrics
 from pipeline.sinks.clickhouse import ClickHouseSink
-from pipeline.stages import AlertStage, CheckedBatch, Enricher, EnrichStage, StageOutput, StoreStage
+from pipeline.analysis import Analyser
+from pipeline.stages import AlertStage, CheckedBatch, EnrichStage, StageOutput, StoreStage
 
 SINK_BATCH_ROWS = 20_000  # ClickHouse pays ~30 ms per insert (parts, views): few large inserts under load
 SINK_WITHIN_S = 0.25  # ... and a quarter second at most when the stream is slow (latency)
@@ -46,7 +47,7 @@ class Runtime:
     """Heavy resources of one worker, created once before the app starts."""
 
     settings: Settings
-    enricher: Enricher | None
+    analyser: Analyser | None
     """None in a worker without the enrich stage."""
     sink: ClickHouseSink | None
     """None in a worker without the store and detect stages: it never opens ClickHouse."""
@@ -131,7 +132,8 @@ def create_app(runtime: Runtime) -> faust.App:
 
     def enrich_consumer() -> BatchConsumer:
         model_executor = ThreadPoolExecutor(1, thread_name_prefix="enrich")
-        stage = EnrichStage(settings, runtime.enricher, runtime.watches)
+        stage = EnrichStage(settings, runtime.analyser, runtime.watches)
+        raw_topic = settings.topic(Topics.RAW)
 
         async def enrich(messages: Sequence[ConsumerRecord]) -> StageOutput:
             with metrics.batch("enrich", len(messages)):
@@ -143,9 +145,14 @@ def create_app(runtime: Runtime) -> faust.App:
             encoded = {}
             for path, count in Counter(post.model_path for post in out.enriched).items():
                 metrics.MODEL_PATH.labels(path).inc(count)
-            for post in out.enriched:
+            enriched_topic = settings.topic(Topics.ENRICHED)
+            # co-partitioned: every copy of a key is on one posts.raw partition (the duplicate check
+            # relies on it), so it goes to the same posts.enriched one, without hashing the key again
+            copartitioned = await outbox.partition_count(enriched_topic) == await outbox.partition_count(raw_topic)
+            for post, lane in zip(out.enriched, out.lanes):
                 encoded[post.id] = value = post.encode()
-                outbox.send(settings.topic(Topics.ENRICHED), post.key, value, post.created_at.timestamp())
+                partition = lane if copartitioned else None
+                outbox.send(enriched_topic, post.key, value, post.created_at.timestamp(), partition)
             for partition, post in out.watched:  # the key names the lane: the input partition
                 lane = str(partition).encode()
                 outbox.send(settings.topic(Topics.WATCH), lane, encoded[post.id], post.created_at.timestamp())
@@ -153,7 +160,7 @@ def create_app(runtime: Runtime) -> faust.App:
             metrics.MESSAGES_OUT.labels("enrich").inc(len(out.enriched))
 
         return BatchConsumer(  # the next batch is enriched while this one's outputs are delivered
-            settings, settings.topic(Topics.RAW), "enrich", deliver,
+            settings, raw_topic, "enrich", deliver,
             max_records=settings.batch_size, within_s=settings.batch_within_s, prepare=enrich,
         )  # fmt: skip
 

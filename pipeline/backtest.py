@@ -15,12 +15,12 @@ from datetime import datetime
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from pipeline.alerting.engine import AlertEngine
 from pipeline.alerting.watches import Watch
 from pipeline.replay import select_range
-from pipeline.schemas import Alert, AlertState, EnrichedPost, UtcDatetime, decode
+from pipeline.schemas import Alert, AlertState, EnrichedPost, decode
 from pipeline.settings import Settings, Topics
 
 
@@ -35,9 +35,9 @@ class Incident(BaseModel):
     name: str
     watch: str
     key: str | None = None
-    start: UtcDatetime
-    end: UtcDatetime
-    reference: UtcDatetime
+    start: AwareDatetime
+    end: AwareDatetime
+    reference: AwareDatetime
 
 
 def load_incidents(path: Path) -> list[Incident]:

@@ -1,49 +1,55 @@
-"""Versioned message schemas of every topic, encoded with orjson and validated on the way in.
+"""Versioned message schemas of every topic, validated on the way in.
 
 Every message is a JSON object carrying ``schema`` (its name) and ``v`` (its version), so a
 consumer can reject or upgrade what it does not understand instead of mis-reading it.
 `decode_raw_post` never raises on bad input: it returns a `Rejection` with a stable reason code
 that the worker routes to the dead-letter topic.
+
+The schemas are msgspec structs: msgspec decodes and validates a raw post in ~3 us and encodes
+an enriched one in ~1 us on this machine, against ~14 us and ~30 us for the same pydantic
+models, and every post crosses three of these steps (README, "Dependencies"). Constructing a
+struct does not validate it: code builds messages from values it already checked, and
+everything read from a topic goes through a decoder here.
 """
 
 from __future__ import annotations
 
 import base64
 import enum
+import functools
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
+import msgspec
 import orjson
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictInt,
-    StrictStr,
-    ValidationError,
-)
+from msgspec import DecodeError, ValidationError
+
 
 MAX_FUTURE_SKEW = timedelta(days=1)
 """Posts dated later than now + this are rejected: event time drives the alert windows."""
 
-
-def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc)
-
-
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-Count = Annotated[StrictInt, Field(ge=0)]
+UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+"""Must carry a zone; the pipeline's own messages are written in UTC."""
+Count = Annotated[int, msgspec.Meta(ge=0)]
 
 
-class Message(BaseModel):
-    """Base of all topic messages: immutable, strict about unknown fields."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+class Message(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of all topic messages: immutable, strict about unknown fields and about types
+    (no string-to-number coercion). Times carry a zone; the pipeline writes them in UTC (input
+    is converted where it enters, in `decode_raw_post`)."""
 
     def encode(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json", by_alias=True))
+        return _ENCODER.encode(self)
+
+
+_ENCODER = msgspec.json.Encoder()
+M = TypeVar("M", bound=Message)
+
+
+@functools.cache
+def _decoder(model: type[M]) -> msgspec.json.Decoder[M]:
+    return msgspec.json.Decoder(model)
 
 
 def post_key(source: str, post_id: str) -> bytes:
@@ -51,7 +57,7 @@ def post_key(source: str, post_id: str) -> bytes:
     return f"{source}:{post_id}".encode()
 
 
-class PostMetrics(Message):
+class PostMetrics(Message, kw_only=True):
     """Engagement counters when the source exposes them (WeChat pageviews / "looking at")."""
 
     pageviews: Count | None = None
@@ -61,31 +67,31 @@ class PostMetrics(Message):
     looking_at: Count | None = None
 
 
-class RawPost(Message):
+class RawPost(Message, kw_only=True):
     """A post as a connector saw it (`posts.raw`, schema ``raw_post`` v1)."""
 
-    schema_name: Literal["raw_post"] = Field("raw_post", alias="schema")
+    schema: Literal["raw_post"] = "raw_post"
     v: Literal[1] = 1
-    id: Annotated[StrictStr, Field(min_length=1, max_length=256)]
-    source: Annotated[StrictStr, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_.-]+$")]
-    text: StrictStr
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    source: Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[a-z0-9_.-]+$")]
+    text: str
     created_at: UtcDatetime
-    account: StrictStr | None = None
-    author: StrictStr | None = None
-    title: StrictStr | None = None
-    lang: StrictStr | None = None
-    url: StrictStr | None = None
-    metrics: PostMetrics = PostMetrics()
+    account: str | None = None
+    author: str | None = None
+    title: str | None = None
+    lang: str | None = None
+    url: str | None = None
+    metrics: PostMetrics = msgspec.field(default_factory=PostMetrics)
 
     @property
     def key(self) -> bytes:
         return post_key(self.source, self.id)
 
 
-class EnrichedPost(Message):
+class EnrichedPost(Message, kw_only=True):
     """A normalised, classified and scored post (`posts.enriched`, schema ``enriched_post`` v1)."""
 
-    schema_name: Literal["enriched_post"] = Field("enriched_post", alias="schema")
+    schema: Literal["enriched_post"] = "enriched_post"
     v: Literal[1] = 1
     id: str
     source: str
@@ -108,7 +114,7 @@ class EnrichedPost(Message):
     topic: str
     secondary_topic: str
     topic_score: float
-    sentiment_score: Annotated[float, Field(ge=-1.0, le=1.0)]
+    sentiment_score: Annotated[float, msgspec.Meta(ge=-1.0, le=1.0)]
     sentiment_label: Literal["negative", "neutral", "positive"]
     model_path: Literal["transformer", "lexical", "cache"]
     metrics: PostMetrics
@@ -136,10 +142,18 @@ class Reason(str, enum.Enum):
     PROCESSING_ERROR = "processing_error"
 
 
-class DeadLetter(Message):
+@dataclass(frozen=True)
+class Rejection:
+    """Outcome of a failed decode: a reason code plus a human-readable detail."""
+
+    reason: Reason
+    detail: str
+
+
+class DeadLetter(Message, kw_only=True):
     """A rejected input with its reason and the original bytes (`posts.dlq`, ``dead_letter`` v1)."""
 
-    schema_name: Literal["dead_letter"] = Field("dead_letter", alias="schema")
+    schema: Literal["dead_letter"] = "dead_letter"
     v: Literal[1] = 1
     reason: Reason
     detail: str
@@ -154,7 +168,7 @@ class DeadLetter(Message):
         return base64.b64decode(self.original_b64)
 
     @classmethod
-    def of(cls, rejection: "Rejection", original: bytes, topic: str, partition: int, offset: int) -> "DeadLetter":
+    def of(cls, rejection: Rejection, original: bytes, topic: str, partition: int, offset: int) -> "DeadLetter":
         return cls(
             reason=rejection.reason,
             detail=rejection.detail[:2000],
@@ -172,15 +186,15 @@ class AlertState(str, enum.Enum):
     RESOLVED = "resolved"
 
 
-class SamplePost(Message):
+class SamplePost(Message, kw_only=True):
     id: str
     text: str
 
 
-class Alert(Message):
+class Alert(Message, kw_only=True):
     """A crisis warning for one watch and key (`alerts`, schema ``alert`` v1)."""
 
-    schema_name: Literal["alert"] = Field("alert", alias="schema")
+    schema: Literal["alert"] = "alert"
     v: Literal[1] = 1
     id: str
     watch: str
@@ -201,47 +215,46 @@ class Alert(Message):
 
     @classmethod
     def from_payload(cls, payload: dict) -> "Alert":
-        """From `pipeline.alerting.payload.build_alert`'s dict (ids and texts side by side, terms with counts)."""
+        """From `pipeline.alerting.payload.build_alert`'s dict (ids and texts side by side, terms
+        with counts, ISO times), validated like a decoded message."""
         fields = {k: v for k, v in payload.items() if k not in ("sample_post_ids", "sample_texts", "top_terms")}
-        samples = [SamplePost(id=i, text=t) for i, t in zip(payload["sample_post_ids"], payload["sample_texts"])]
+        samples = [{"id": i, "text": t} for i, t in zip(payload["sample_post_ids"], payload["sample_texts"])]
         terms = [term for term, _count in payload["top_terms"]]
-        return cls(**fields, sample_posts=samples, top_terms=terms)
+        return msgspec.convert({**fields, "sample_posts": samples, "top_terms": terms}, cls)
 
 
-class Rejection(BaseModel):
-    """Outcome of a failed decode: a reason code plus a human-readable detail."""
-
-    model_config = ConfigDict(frozen=True)
-    reason: Reason
-    detail: str
-
-
-_PYDANTIC_REASONS = {
-    "missing": Reason.MISSING_FIELD,
-    "extra_forbidden": Reason.WRONG_TYPE,
-    "literal_error": Reason.UNKNOWN_SCHEMA,
-}
+def _reason_for(error: ValidationError) -> Reason:
+    """msgspec's message names the kind of failure; the path (`- at $.field`) follows it."""
+    message = str(error)
+    if message.startswith("Object missing required field"):
+        return Reason.MISSING_FIELD
+    if message.startswith("Expected `object`"):
+        return Reason.NOT_AN_OBJECT if "- at `" not in message else Reason.WRONG_TYPE
+    if message.startswith(("Object contains unknown field", "Invalid RFC3339")) or ", got `" in message:
+        return Reason.WRONG_TYPE
+    return Reason.INVALID_VALUE  # constraints: length, range, pattern, enum value, naive datetime
 
 
-def _reason_for(error: ValidationError) -> Rejection:
-    first = error.errors(include_url=False)[0]
-    where = ".".join(str(p) for p in first["loc"]) or "<root>"
-    kind = first["type"]
-    if kind == "literal_error" and where not in ("schema", "v"):
-        reason = Reason.INVALID_VALUE
-    elif kind in _PYDANTIC_REASONS:
-        reason = _PYDANTIC_REASONS[kind]
-    elif kind.endswith("_type") or kind.endswith("_parsing") or kind == "model_type":
-        reason = Reason.WRONG_TYPE
-    else:
-        reason = Reason.INVALID_VALUE
-    return Rejection(reason=reason, detail=f"{where}: {first['msg']}")
+def _located(message: str) -> str:
+    """msgspec's "Expected `int`, got `str` - at `$.metrics.likes`" -> "metrics.likes: Expected ...",
+    so a detail names its field first (as the DLQ's readers expect)."""
+    text, _, path = message.partition(" - at `$")
+    where = path.rstrip("`").lstrip(".") or (text.split("`")[1] if text.startswith("Object") and "`" in text else "<root>")
+    return f"{where}: {text}"
 
 
-def decode_raw_post(data: bytes, *, max_bytes: int, max_text_chars: int) -> RawPost | Rejection:
-    """Bytes from `posts.raw` -> a validated post, or the reason it must be dead-lettered."""
-    if len(data) > max_bytes:
-        return Rejection(reason=Reason.TOO_LARGE, detail=f"{len(data)} bytes > limit {max_bytes}")
+def decode_message(data: bytes, model: type[M]) -> M | Rejection:
+    """Bytes from a topic -> a validated message of `model`, or why it is not one (never raises)."""
+    try:
+        return _decoder(model).decode(data)
+    except (DecodeError, UnicodeDecodeError):  # msgspec checks UTF-8 inside strings, JSON around them
+        return _rejection(data, model)
+
+
+def _rejection(data: bytes, model: type[Message]) -> Rejection:
+    """Why `data` is not a `model` message (the slow path, taken only for bad input): the
+    envelope is checked first, so a message of another schema is named as such whatever else
+    is wrong with it."""
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -252,14 +265,32 @@ def decode_raw_post(data: bytes, *, max_bytes: int, max_text_chars: int) -> RawP
         return Rejection(reason=Reason.NOT_JSON, detail=str(exc))
     if not isinstance(obj, dict):
         return Rejection(reason=Reason.NOT_AN_OBJECT, detail=f"top-level {type(obj).__name__}, expected object")
-    if obj.get("schema") != "raw_post" or obj.get("v") != 1:
-        return Rejection(
-            reason=Reason.UNKNOWN_SCHEMA, detail=f"schema={obj.get('schema')!r} v={obj.get('v')!r}, expected raw_post v1"
-        )
+    schema, version = _envelope(model)
+    if obj.get("schema") != schema or obj.get("v") != version:
+        detail = f"schema={obj.get('schema')!r} v={obj.get('v')!r}, expected {schema} v{version}"
+        return Rejection(reason=Reason.UNKNOWN_SCHEMA, detail=detail)
     try:
-        post = RawPost.model_validate(obj)
+        msgspec.convert(obj, model)
     except ValidationError as exc:
-        return _reason_for(exc)
+        return Rejection(reason=_reason_for(exc), detail=_located(str(exc)))
+    return Rejection(reason=Reason.NOT_JSON, detail="not one JSON document the schema accepts")  # e.g. a repeated key
+
+
+@functools.cache
+def _envelope(model: type[Message]) -> tuple[str, int]:
+    defaults = {field.name: field.default for field in msgspec.structs.fields(model)}
+    return defaults["schema"], defaults["v"]
+
+
+def decode_raw_post(data: bytes, *, max_bytes: int, max_text_chars: int) -> RawPost | Rejection:
+    """Bytes from `posts.raw` -> a validated post, or the reason it must be dead-lettered."""
+    if len(data) > max_bytes:
+        return Rejection(reason=Reason.TOO_LARGE, detail=f"{len(data)} bytes > limit {max_bytes}")
+    post = decode_message(data, RawPost)
+    if isinstance(post, Rejection):
+        return post
+    if post.created_at.tzinfo is not timezone.utc:  # "+08:00" from a source: UTC from here on
+        post = msgspec.structs.replace(post, created_at=post.created_at.astimezone(timezone.utc))
     if post.created_at > datetime.now(timezone.utc) + MAX_FUTURE_SKEW:
         return Rejection(reason=Reason.INVALID_VALUE, detail=f"created_at {post.created_at.isoformat()} is in the future")
     if len(post.text) > max_text_chars:
@@ -267,12 +298,11 @@ def decode_raw_post(data: bytes, *, max_bytes: int, max_text_chars: int) -> RawP
     return post
 
 
-def decode(data: bytes, model: type[Message]) -> Message:
-    """Decode a trusted topic (written by this pipeline); raises on mismatch."""
-    return model.model_validate(orjson.loads(data))
-
+def decode(data: bytes, model: type[M]) -> M:
+    """Decode a trusted topic (written by this pipeline); raises `DecodeError` on a mismatch."""
+    return _decoder(model).decode(data)
 
 
 def message_keys(model: type[Message]) -> frozenset[str]:
     """The JSON keys every message of `model` carries (`Message.encode` writes optional ones as null)."""
-    return frozenset(field.alias or name for name, field in model.model_fields.items())
+    return frozenset(field.encode_name for field in msgspec.structs.fields(model))

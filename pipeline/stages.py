@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
 
@@ -16,21 +16,19 @@ import orjson
 
 from pipeline.alerting.engine import AlertEngine
 from pipeline.alerting.watches import Watch
-from pipeline.models.enricher import Enrichment
+from pipeline.analysis import Analyser, Reading
 from pipeline.schemas import (
     Alert,
     DeadLetter,
     EnrichedPost,
-    PostMetrics,
-    RawPost,
     Reason,
     Rejection,
+    decode_message,
     decode_raw_post,
-    message_keys,
 )
 from pipeline.settings import Settings
 from pipeline.sinks import DataRejected
-from pipeline.transforms import Normalised, RepostDetector, RepostMatch, ResultCache, normalise
+from pipeline.transforms import ResultCache
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +48,8 @@ class RawRecord:
 @dataclass
 class StageOutput:
     enriched: list[EnrichedPost] = field(default_factory=list)
+    lanes: list[int] = field(default_factory=list)
+    """The input partition of each enriched post (posts.enriched is co-partitioned with posts.raw)."""
     dead: list[DeadLetter] = field(default_factory=list)
     watched: list[tuple[int, EnrichedPost]] = field(default_factory=list)
     """Posts some watch matches, with the input partition they came from (their lane downstream)."""
@@ -79,30 +79,20 @@ class DuplicateCheck:
         return first != position
 
 
-class Enricher(Protocol):
-    """What the stage needs of a model: `pipeline.models.enricher.Enricher` or `LexicalEnricher`."""
-
-    def enrich(
-        self, texts: Sequence[str], langs: Sequence[str], *, deadline_s: float | None = None
-    ) -> list[Enrichment]: ...
-
-
 class EnrichStage:
-    """posts.raw bytes -> validated, normalised, classified posts, or dead letters with a reason."""
+    """posts.raw bytes -> validated posts, analysed (`pipeline.analysis`), or dead letters with a reason."""
 
-    def __init__(self, settings: Settings, enricher: Enricher, watches: Sequence[Watch] = ()):
+    def __init__(self, settings: Settings, analyser: Analyser, watches: Sequence[Watch] = ()):
         self.settings = settings
-        self.enricher = enricher
-        self.watches = list(watches)
+        self.analyser = analyser
+        self.watches = sorted(watches, key=lambda watch: watch.reads_text)  # a post is routed at its first match
         self.duplicates = DuplicateCheck(settings.dedupe_capacity)
-        self.reposts = RepostDetector(capacity=settings.dedupe_capacity)
-        self.results_by_post: ResultCache[str, Enrichment] = ResultCache(settings.dedupe_capacity)
 
     def process(self, records: Sequence[RawRecord]) -> StageOutput:
         received_at = datetime.now(timezone.utc)
         started = time.monotonic()
         out = StageOutput()
-        accepted: list[tuple[RawRecord, RawPost, Normalised, RepostMatch | None]] = []
+        accepted: list[tuple[RawRecord, Reading]] = []
         for record in records:
             decoded = decode_raw_post(
                 record.value, max_bytes=self.settings.max_message_bytes, max_text_chars=self.settings.max_text_chars
@@ -115,19 +105,16 @@ class EnrichStage:
                 out.dead.append(dead_letter_for(rejection, record))
                 continue
             try:
-                norm = normalise(decoded)
-                match = self.reposts.check(decoded.id, norm.text_norm, norm.content_hash)
+                accepted.append((record, self.analyser.read(decoded)))
             except Exception as exc:  # a transform bug must cost one post, never the worker
-                log.exception("normalising %s failed", decoded.id)
+                log.exception("reading %s failed", decoded.id)
                 out.dead.append(dead_letter_for(Rejection(reason=Reason.PROCESSING_ERROR, detail=repr(exc)), record))
-                continue
-            accepted.append((record, decoded, norm, match))
 
-        results = self._enrich(accepted, started)
+        deadline_s = self.settings.enrich_deadline_s - (time.monotonic() - started)
+        results = self.analyser.classify([reading for _, reading in accepted], deadline_s)
         processed_at = datetime.now(timezone.utc)
-        for (record, post, norm, match), result in zip(accepted, results):
-            repost_of = match.first_id if match else None
-            self.results_by_post.put(post.id, result)
+        for (record, reading), result in zip(accepted, results):
+            post, repost_of = reading.post, reading.repost_of
             enriched = EnrichedPost(
                 id=post.id,
                 source=post.source,
@@ -137,7 +124,7 @@ class EnrichStage:
                 url=post.url,
                 created_at=post.created_at,
                 text=post.text,
-                **norm.enriched_fields(),
+                **reading.norm.enriched_fields(),
                 is_repost=repost_of is not None,
                 repost_of=repost_of,
                 topic=result.topic,
@@ -151,44 +138,10 @@ class EnrichStage:
                 processed_at=processed_at,
             )
             out.enriched.append(enriched)
+            out.lanes.append(record.partition)
             if any(watch.matches(enriched) for watch in self.watches):
                 out.watched.append((record.partition, enriched))
         return out
-
-    def _enrich(self, accepted, started: float) -> list[Enrichment]:
-        """Model inference for new texts only: an exact copy reuses the result of the post it copies.
-
-        A near duplicate (a repost with a comment) is marked as a repost but scored on its own
-        text: were it to reuse its original's scores, they would depend on which of the two the
-        worker happened to read first, and a replay would not reproduce the live results.
-        """
-        results: list[Enrichment | None] = [None] * len(accepted)
-        copies: list[tuple[int, int]] = []  # (repost index, index of its original in this batch)
-        index_in_batch: dict[str, int] = {}
-        fresh_index, fresh_texts, fresh_langs = [], [], []
-        for i, (_, post, norm, match) in enumerate(accepted):
-            index_in_batch[post.id] = i
-            repost_of = match.first_id if match is not None and match.exact else None
-            known = self.results_by_post.get(repost_of) if repost_of else None
-            if known is not None:
-                results[i] = replace(known, model_path="cache")
-            elif repost_of in index_in_batch:
-                copies.append((i, index_in_batch[repost_of]))
-            else:
-                fresh_index.append(i)
-                fresh_texts.append(norm.text_norm)
-                fresh_langs.append(norm.lang)
-        if fresh_texts:
-            budget = max(0.0, self.settings.enrich_deadline_s - (time.monotonic() - started))
-            for i, result in zip(fresh_index, self.enricher.enrich(fresh_texts, fresh_langs, deadline_s=budget)):
-                results[i] = result
-        for i, original in copies:
-            results[i] = replace(results[original], model_path="cache")
-        return results  # type: ignore[return-value]
-
-
-ENRICHED_POST_KEYS = message_keys(EnrichedPost)
-POST_METRICS_KEYS = message_keys(PostMetrics)
 
 
 class PostStore(Protocol):
@@ -217,11 +170,10 @@ class StoreOutput:
 class StoreStage:
     """posts.enriched -> ClickHouse, the messages handed to the engine as they arrived.
 
-    Python checks each message's envelope (a JSON object with exactly the schema's keys, name
-    and version); the engine checks every value on insert (migration 005), which costs the
-    worker nothing per row. When the engine refuses a batch for its data, the batch is split in halves until the
-    refused messages are alone; they are dead-lettered with the engine's reason and the rest
-    stored. Any other failure is raised: the batch is not committed and is retried.
+    Python validates each message against the schema (msgspec, a few microseconds) and the
+    engine checks every value again on insert (migration 005). When the engine refuses a batch
+    for its data, the batch is split in halves until the refused messages are alone; they are
+    dead-lettered with the engine's reason and the rest stored. Any other failure is raised: the batch is not committed and is retried.
     The two steps are separate so the worker can check the next batch while the engine inserts
     this one.
     """
@@ -233,12 +185,12 @@ class StoreStage:
     def check(records: Sequence[RawRecord]) -> CheckedBatch:
         out = CheckedBatch()
         for record in records:
-            checked = checked_enriched_post(record.value)
-            if isinstance(checked, Rejection):
-                out.dead.append(dead_letter_for(checked, record))
+            post = decode_message(record.value, EnrichedPost)
+            if isinstance(post, Rejection):
+                out.dead.append(dead_letter_for(post, record))
                 continue
             out.accepted.append(record)
-            out.received_at.append(checked["received_at"])
+            out.received_at.append(post.received_at)
         return out
 
     def insert(self, batch: CheckedBatch) -> StoreOutput:
@@ -255,41 +207,6 @@ class StoreStage:
                 return 0
             half = len(records) // 2
             return self._insert_isolating(records[:half], dead) + self._insert_isolating(records[half:], dead)
-
-
-def checked_enriched_post(data: bytes) -> dict | Rejection:
-    """The post as a dict when its envelope is right (a JSON object with exactly the schema's keys,
-    name and version, and a readable received_at), else why not.
-
-    Cheaper than pydantic by ~6x on the two stages that read every enriched post; the values
-    are checked by ClickHouse on insert (store), and alerting reads only a few of them.
-    """
-    try:
-        obj = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        return Rejection(reason=Reason.NOT_JSON, detail=str(exc))
-    if not isinstance(obj, dict):
-        return Rejection(reason=Reason.NOT_AN_OBJECT, detail=f"top-level {type(obj).__name__}, expected object")
-    if obj.get("schema") != "enriched_post" or obj.get("v") != 1:
-        detail = f"schema={obj.get('schema')!r} v={obj.get('v')!r}, expected enriched_post v1"
-        return Rejection(reason=Reason.UNKNOWN_SCHEMA, detail=detail)
-    metrics = obj.get("metrics")
-    if obj.keys() != ENRICHED_POST_KEYS or not isinstance(metrics, dict) or not metrics.keys() <= POST_METRICS_KEYS:
-        return _envelope_rejection(obj)  # comparing key views allocates nothing: the common case stays cheap
-    try:
-        for name in ("received_at", "created_at"):
-            obj[name] = datetime.fromisoformat(obj[name])
-    except (TypeError, ValueError) as exc:
-        return Rejection(reason=Reason.WRONG_TYPE, detail=f"{name}: {exc}")
-    return obj
-
-
-def _envelope_rejection(obj: dict) -> Rejection:
-    if missing := ENRICHED_POST_KEYS - obj.keys():
-        return Rejection(reason=Reason.MISSING_FIELD, detail=f"missing {sorted(missing)}")
-    metrics = obj["metrics"]
-    unknown = (obj.keys() - ENRICHED_POST_KEYS) | (metrics.keys() - POST_METRICS_KEYS if isinstance(metrics, dict) else set())
-    return Rejection(reason=Reason.WRONG_TYPE, detail=f"unknown fields {sorted(unknown)} or metrics not an object")
 
 
 class AlertStateStore(Protocol):
@@ -339,7 +256,7 @@ class AlertStage:
             if record.offset <= self.offset:
                 continue  # already inside the restored snapshot
             self.offset = record.offset
-            post = checked_enriched_post(record.value)
+            post = decode_message(record.value, EnrichedPost)
             if isinstance(post, Rejection):
                 out.dead.append(dead_letter_for(post, record))
                 continue

@@ -33,15 +33,17 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class WorkerProcess:
     """`python -m pipeline worker` as a child process, the way operators run it."""
 
-    def __init__(self, settings: Settings, log_path: Path):
+    def __init__(self, settings: Settings, log_path: Path, module: str = "pipeline"):
+        """`module` is run as `python -m <module> worker` (a benchmark may bring its own entry point)."""
         self.settings = settings
         self.log_path = log_path
+        self.module = module
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "WorkerProcess":
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "worker"],
+            [sys.executable, "-m", self.module, "worker"],
             cwd=PROJECT_ROOT,
             env=settings_env(self.settings),
             stdout=log,

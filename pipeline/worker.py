@@ -9,6 +9,7 @@ from collections.abc import Callable
 import faust
 
 from pipeline.alerting.watches import load_watches
+from pipeline.analysis import Analyser, ContentAnalyser
 from pipeline.app import Runtime, create_app
 from pipeline.settings import Settings
 from pipeline.sinks import metrics
@@ -18,24 +19,29 @@ from pipeline.topics import ensure_topics
 log = logging.getLogger(__name__)
 
 
-def load_enricher(settings: Settings):
+def load_analyser(settings: Settings) -> ContentAnalyser:
     """The transformer path when its artefacts are built (`make models`), else the lexical model."""
     from pipeline.models.enricher import MANIFEST, Enricher, LexicalEnricher
 
     built = (settings.model_dir / MANIFEST).exists()
     if settings.enricher == "transformer" or (settings.enricher == "auto" and built):
-        return Enricher.load(settings.model_dir, settings.taxonomy_path, examples_path=settings.topic_examples_path)
-    log.warning("using the lexical enricher (ENRICHER=%s, models built: %s)", settings.enricher, built)
-    return LexicalEnricher.load(settings.taxonomy_path, settings.model_dir, examples_path=settings.topic_examples_path)
+        model = Enricher.load(settings.model_dir, settings.taxonomy_path, examples_path=settings.topic_examples_path)
+    else:
+        log.warning("using the lexical enricher (ENRICHER=%s, models built: %s)", settings.enricher, built)
+        model = LexicalEnricher.load(settings.taxonomy_path, settings.model_dir, examples_path=settings.topic_examples_path)
+    return ContentAnalyser(settings, model)
 
 
-def build_runtime(settings: Settings) -> Runtime:
+AnalyserFactory = Callable[[Settings], Analyser]
+
+
+def build_runtime(settings: Settings, analyser: AnalyserFactory = load_analyser) -> Runtime:
     """Only what the worker's stages use: an enrich-only worker loads no ClickHouse (in embedded
     mode another process owns the chdb path), a store/detect worker no model."""
     stages = set(settings.worker_stages)
     return Runtime(
         settings=settings,
-        enricher=load_enricher(settings) if "enrich" in stages else None,
+        analyser=analyser(settings) if "enrich" in stages else None,
         sink=ClickHouseSink.open(settings) if stages & {"store", "detect"} else None,
         watches=load_watches(settings.watches_dir),
     )
@@ -60,10 +66,15 @@ def serve_dashboard(app: faust.App, runtime: Runtime) -> None:
             await runner.cleanup()
 
 
-def run_worker(settings: Settings, extra: Callable[[faust.App, Runtime], None] | None = None) -> None:
-    """Blocks until SIGINT/SIGTERM. `extra` may add tasks (e.g. the sample feed of `pipeline run`)."""
+def run_worker(
+    settings: Settings,
+    extra: Callable[[faust.App, Runtime], None] | None = None,
+    analyser: AnalyserFactory = load_analyser,
+) -> None:
+    """Blocks until SIGINT/SIGTERM. `extra` may add tasks (e.g. the sample feed of `pipeline run`);
+    `analyser` replaces the content analysis (`bench.pipeline` times the plumbing without it)."""
     asyncio.run(ensure_topics(settings))
-    runtime = build_runtime(settings)
+    runtime = build_runtime(settings, analyser)
     metrics.serve(settings.metrics_host, settings.metrics_port)
     app = create_app(runtime)
     if runtime.sink is not None:

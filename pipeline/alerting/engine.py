@@ -7,9 +7,8 @@ live alerts and backtest alerts are produced by the same code from the same orde
 
 from __future__ import annotations
 
-import functools
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,6 +137,26 @@ def _config_hash(watch: Watch) -> str:
     return hashlib.sha1(watch.config.model_dump_json().encode()).hexdigest()
 
 
+class CountedPost:
+    """What a window keeps of a post, read once per post for all the watches that count it; its
+    terms are computed only if some watch does."""
+
+    __slots__ = ("post_id", "text", "sentiment", "negative", "_post", "_terms")
+
+    def __init__(self, post: Any):
+        self.post_id = str(posts.field(post, "id", ""))
+        self.text = str(posts.field(post, "text", ""))
+        self.sentiment = posts.sentiment(post)
+        self.negative = posts.is_negative(post)
+        self._post = post
+        self._terms: list[str] | None = None
+
+    def terms(self) -> list[str]:
+        if self._terms is None:
+            self._terms = terms(posts.text(self._post))
+        return self._terms
+
+
 @dataclass
 class WatchMonitor:
     """Windows and per-group state of one watch."""
@@ -152,24 +171,22 @@ class WatchMonitor:
         return cls(watch, TumblingWindows(rules.window, rules.allowed_lateness, rules.max_samples))
 
     def observe(
-        self, post: Any, ts: float, now: float | None, content_terms: Callable[[], Sequence[str]]
+        self, post: Any, ts: float, now: float | None, counted: CountedPost
     ) -> list[AlertTransition]:
         """Count `post` (event time `ts`) and close what event time `now` (the clock's low) allows.
-        `content_terms` gives the post's terms, computed at most once for all watches."""
+        `counted` holds what a window keeps of the post, read once for all watches."""
         if now is not None:
             self.windows.observe(now)
         if self.watch.matches(post):
-            post_id = str(posts.field(post, "id", ""))
-            sample_text = str(posts.field(post, "text", ""))
             for key in self.watch.keys_for(post):
                 self.windows.add(
                     (self.watch.name, key),
                     ts,
-                    post_id,
-                    sample_text,
-                    posts.sentiment(post),
-                    posts.is_negative(post),
-                    content_terms=content_terms(),
+                    counted.post_id,
+                    counted.text,
+                    counted.sentiment,
+                    counted.negative,
+                    content_terms=counted.terms(),
                 )
         return self._evaluate(self.windows.close_ready())
 
@@ -239,8 +256,8 @@ class AlertEngine:
         ts = posts.timestamp(post)
         self.clock.observe(ts, lane)
         now = self.clock.low
-        content_terms = functools.cache(lambda: terms(posts.text(post)))
-        return self._payloads(monitor.observe(post, ts, now, content_terms) for monitor in self.monitors)
+        counted = CountedPost(post)
+        return self._payloads(monitor.observe(post, ts, now, counted) for monitor in self.monitors)
 
     def advance(self, ts: float) -> list[dict[str, Any]]:
         """Move event time forward without a post (e.g. a timer when the whole stream is idle)."""

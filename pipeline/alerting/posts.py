@@ -6,6 +6,7 @@ tests; accepting any of them through one accessor keeps the rest of the package 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -15,11 +16,17 @@ NEGATIVE_SCORE_THRESHOLD = -0.25
 
 
 def field(post: Any, name: str, default: Any = None) -> Any:
-    if isinstance(post, (dict, Mapping)):  # dict first: a plain type check, where Mapping's ABC check costs ~0.3 us
+    if _is_mapping(type(post)):
         value = post.get(name, default)
     else:
         value = getattr(post, name, default)
     return default if value is None else value
+
+
+@functools.cache
+def _is_mapping(kind: type) -> bool:
+    """Cached per type: the Mapping ABC check costs ~0.3 us, and alerting reads fields per post per watch."""
+    return issubclass(kind, Mapping)
 
 
 def text(post: Any) -> str:

@@ -215,23 +215,27 @@ class Watch:
         self._topics = frozenset(spec.topics)
         self._secondary_topics = frozenset(spec.secondary_topics)
         self._langs = frozenset(spec.langs)
+        self._has_keywords = not spec.keywords.is_empty()
+        self.reads_text = self._has_keywords or not spec.exclude.is_empty() or self._context is not None
+        """Whether matching searches the post's text (the costly part), not only its fields."""
 
     def matches(self, post: Any) -> bool:
-        spec = self.config.match
+        """Cheap field checks first; the text is read only by watches with keywords or context."""
         if self._langs and posts.field(post, "lang") not in self._langs:
             return False
         if self._topics and posts.field(post, "topic") not in self._topics:
             return False
         if self._secondary_topics and posts.field(post, "secondary_topic") not in self._secondary_topics:
             return False
+        if not (self._countries or self.reads_text):
+            return True
         countries = {str(c).upper() for c in posts.field(post, "countries", [])}
         if self._countries and not countries & self._countries:
             return False
-        needs_text = not spec.keywords.is_empty() or not spec.exclude.is_empty() or self._context is not None
-        if not needs_text:
+        if not self.reads_text:
             return True
         text = posts.text(post)
-        if not spec.keywords.is_empty() and not self._keywords.search(text):
+        if self._has_keywords and not self._keywords.search(text):
             return False
         if self._context is not None and not (countries & self._context_countries or self._context.search(text)):
             return False

@@ -10,6 +10,7 @@ same posts reproduces the live windows exactly.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -25,6 +26,10 @@ Group = tuple[str, str]
 def window_start(ts: float, size: int) -> int:
     """Start (epoch seconds, aligned to multiples of `size` since the epoch) of the window holding ts."""
     return int(math.floor(ts / size)) * size
+
+
+def _rank(sample: tuple[float, int, str, str]) -> tuple[float, str]:
+    return sample[0], sample[2]
 
 
 @dataclass
@@ -55,10 +60,10 @@ class WindowStats:
         self.negative_count += int(negative)
         self.sentiment_sum += sentiment
         self.term_counts.update(content_terms)
-        if max_samples:
-            self.samples.append((sentiment, seq, post_id, text))
-            self.samples.sort(key=lambda sample: (sample[0], sample[2]))
-            del self.samples[max_samples:]
+        samples = self.samples
+        if max_samples and (len(samples) < max_samples or (sentiment, post_id) < _rank(samples[-1])):
+            bisect.insort(samples, (sentiment, seq, post_id, text), key=_rank)  # stays sorted: no sort per post
+            del samples[max_samples:]
 
     @property
     def negative_share(self) -> float:

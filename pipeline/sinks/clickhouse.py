@@ -128,7 +128,7 @@ def migrate(client: Client, database: str, ttl_days: int, directory: Path = MIGR
 
 
 ENRICHED_POST_INSERT_SETTINGS = {
-    "date_time_input_format": "best_effort",  # ISO 8601 with zone, as pydantic writes it
+    "date_time_input_format": "best_effort",  # ISO 8601 with zone, as the schemas write it
     "input_format_null_as_default": 0,  # null only where the landing table says Nullable
     "input_format_skip_unknown_fields": 0,
     "input_format_json_ignore_unknown_keys_in_named_tuple": 0,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 import csv
 import io
 import json
@@ -39,7 +41,7 @@ def _history():
                                secondary_topic=sub, pageviews=pageviews, looking_at=looking_at, **extra))  # fmt: skip
     created = datetime(2018, 4, 2, 9, tzinfo=timezone.utc)
     early_crawl = make_post("a4", created, pageviews=900, looking_at=20, processed_at=created + timedelta(hours=1))
-    recrawl = [p for p in posts if p.id == "a4"][0].model_copy(update={"processed_at": created + timedelta(days=30)})
+    recrawl = msgspec.structs.replace([p for p in posts if p.id == "a4"][0], processed_at=created + timedelta(days=30))
     noise = [
         make_post("b1", datetime(2018, 3, 1, tzinfo=timezone.utc), account="other", pageviews=99999, looking_at=999),
         make_post("c1", datetime(2019, 1, 1, tzinfo=timezone.utc), pageviews=99999, looking_at=999),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -43,7 +45,7 @@ def test_redelivered_posts_are_counted_once(sink):
     sink.insert_posts(posts)
     sink.insert_posts(posts[:6])  # at-least-once: a batch delivered again after a rebalance
     sink.insert_posts(posts[2:4])
-    same_id_elsewhere = posts[0].model_copy(update={"source": "weibo", "sentiment_label": "positive"})
+    same_id_elsewhere = msgspec.structs.replace(posts[0], source="weibo", sentiment_label="positive")
     sink.insert_posts([same_id_elsewhere])  # another post: ids are unique per source only
 
     (volume,) = run_view(sink.query, DB, "volume_by_topic", **{k: PARAMS[k] for k in ("start", "end", "bucket")})

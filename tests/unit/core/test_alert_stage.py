@@ -7,6 +7,7 @@ import time
 import pytest
 
 from pipeline.alerting.watches import load_watches
+from pipeline.analysis import ContentAnalyser
 from pipeline.models.enricher import LexicalEnricher
 from pipeline.schemas import Alert
 from pipeline.samples.generate import generate
@@ -30,7 +31,7 @@ class MemoryStateStore:
 @pytest.fixture(scope="module")
 def watch_records() -> list[RawRecord]:
     """The bundled sample, enriched, as records of the single-partition watch topic."""
-    stage = EnrichStage(Settings(), LexicalEnricher.load())
+    stage = EnrichStage(Settings(), ContentAnalyser(Settings(), LexicalEnricher.load()))
     raw = [RawRecord(p.encode(), "posts.raw", 0, i) for i, p in enumerate(generate(seed=7, count=600))]
     enriched = stage.process(raw).enriched
     return [RawRecord(p.encode(), "posts.watch", 0, i) for i, p in enumerate(enriched)]

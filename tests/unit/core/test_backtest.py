@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from pipeline.backtest import Incident, score
-from pipeline.schemas import Alert
+from pipeline.schemas import Alert, AlertState
 
 T0 = datetime(2015, 2, 8, tzinfo=timezone.utc)
 
@@ -13,7 +13,7 @@ T0 = datetime(2015, 2, 8, tzinfo=timezone.utc)
 def alert(watch: str, hour: int, state: str = "open", key: str = "all") -> Alert:
     start = T0 + timedelta(hours=hour)
     return Alert(
-        id=f"{watch}-{hour}", watch=watch, key=key, severity="warning", state=state, window_start=start,
+        id=f"{watch}-{hour}", watch=watch, key=key, severity="warning", state=AlertState(state), window_start=start,
         window_end=start + timedelta(hours=1), observed=30, baseline=5.0, negative_share=0.6,
         baseline_negative_share=0.2, score=0.9, sample_posts=[], top_terms=[], opened_at=start, updated_at=start,
     )  # fmt: skip

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from pipeline.analysis import ContentAnalyser
 from pipeline.models.enricher import LexicalEnricher
 from pipeline.schemas import RawPost, Reason
 from pipeline.settings import Settings
@@ -28,7 +29,8 @@ class CountingEnricher:
 
 @pytest.fixture
 def stage():
-    return EnrichStage(Settings(max_text_chars=300), CountingEnricher())
+    settings = Settings(max_text_chars=300)
+    return EnrichStage(settings, ContentAnalyser(settings, CountingEnricher()))
 
 
 def record(post: RawPost | bytes, offset: int, partition: int = 0) -> RawRecord:
@@ -60,18 +62,18 @@ def test_a_repost_reuses_the_result_without_a_second_inference(stage):
     first, repost = out.enriched
     assert repost.is_repost and repost.repost_of == "1" and repost.model_path == "cache"
     assert (repost.topic, repost.sentiment_score) == (first.topic, first.sentiment_score)
-    assert len(stage.enricher.seen) == 1
+    assert len(stage.analyser.enricher.seen) == 1
 
     later = stage.process([record(post("3", ORIGINAL + "!!"), 2)])  # near-duplicate in a later batch
     assert later.enriched[0].repost_of == "1" and later.enriched[0].model_path == "cache"
-    assert len(stage.enricher.seen) == 1
+    assert len(stage.analyser.enricher.seen) == 1
 
 
 def test_a_near_duplicate_is_marked_but_scored_on_its_own_text(stage):
     out = stage.process([record(post("1", ORIGINAL), 0), record(post("2", ORIGINAL + " 太丢人了，强烈谴责"), 1)])
     first, near = out.enriched
     assert near.is_repost and near.repost_of == "1" and near.model_path == "lexical"
-    assert len(stage.enricher.seen) == 2
+    assert len(stage.analyser.enricher.seen) == 2
 
 
 def test_scores_do_not_depend_on_the_order_partitions_are_read_in():
@@ -81,7 +83,7 @@ def test_scores_do_not_depend_on_the_order_partitions_are_read_in():
     records = [record(p, i) for i, p in enumerate(generate(seed=7, count=600))]
 
     def scores(order: list[int]) -> dict[str, tuple]:
-        stage = EnrichStage(Settings(), LexicalEnricher.load())
+        stage = EnrichStage(Settings(), ContentAnalyser(Settings(), LexicalEnricher.load()))
         out = {}
         for start in range(0, len(order), 256):
             for post in stage.process([records[i] for i in order[start : start + 256]]).enriched:

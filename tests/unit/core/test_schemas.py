@@ -23,6 +23,7 @@ def test_valid_post_is_decoded_with_time_in_utc():
     post = decode_raw_post(raw(metrics={"pageviews": 5457, "looking_at": 144}), **LIMITS)
     assert isinstance(post, RawPost)
     assert post.created_at == datetime(2015, 2, 8, 10, tzinfo=timezone.utc)
+    assert b'"created_at":"2015-02-08T10:00:00Z"' in post.encode()  # the same instant, written in UTC
     assert post.metrics.pageviews == 5457 and post.metrics.likes is None
     assert post.key == b"weibo:42"
 
