@@ -1,16 +1,16 @@
 """The faust app: topics, stages and timers, wiring only (the work is in `pipeline.stages`).
 
 posts.raw --enrich--> posts.enriched --store--> ClickHouse
-                 |--> posts.dlq
-                 \\--> posts.watch (posts a watch matches) --detect--> alerts (+ ClickHouse)
+                 |                  \\--detect--> alerts (+ ClickHouse)
+                 \\--> posts.dlq
 
 Every stage sees every post (the topic watches match them all), so each runs as a batch
 consumer (`pipeline.batches`) hosted by faust, which gives the worker its lifecycle, signal
 handling and timers; they share one producer that sends each batch's outputs as record batches.
 A batch is committed after its outputs were acknowledged and its ClickHouse insert returned:
 at-least-once; ReplacingMergeTree and the alert engine's snapshot offsets make it idempotent.
-Blocking work (models, chdb) runs in single-thread executors so the event loop keeps
-heartbeating; the alert engine shares the ClickHouse thread, which serialises it.
+Blocking work (models, chdb, the alert engine) runs in single-thread executors so the event
+loop keeps heartbeating; the sink's lock serialises what reaches chdb.
 A worker runs the stages `WORKER_STAGES` names: enrichment, the CPU-heavy one, scales out in
 workers of its own (its consumer group splits posts.raw between them).
 """
@@ -29,7 +29,7 @@ from aiokafka.structs import ConsumerRecord
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from pipeline.alerting.watches import Watch
-from pipeline.batches import BatchConsumer, Outbox, StageProducer
+from pipeline.batches import BatchConsumer, Outbox, SingleOwnerAssignor, StageProducer
 from pipeline.schemas import Alert, DeadLetter
 from pipeline.settings import Settings, Topics
 from pipeline.sinks import metrics
@@ -119,7 +119,6 @@ def create_app(runtime: Runtime) -> faust.App:
     )
 
     producer = StageProducer(settings)
-    sink_executor = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")  # chdb and the alert engine: one thread
 
     async def in_executor(executor: ThreadPoolExecutor, work, *args):
         return await asyncio.get_running_loop().run_in_executor(executor, work, *args)
@@ -132,7 +131,7 @@ def create_app(runtime: Runtime) -> faust.App:
 
     def enrich_consumer() -> BatchConsumer:
         model_executor = ThreadPoolExecutor(1, thread_name_prefix="enrich")
-        stage = EnrichStage(settings, runtime.analyser, runtime.watches)
+        stage = EnrichStage(settings, runtime.analyser)
         raw_topic = settings.topic(Topics.RAW)
 
         async def enrich(messages: Sequence[ConsumerRecord]) -> StageOutput:
@@ -142,7 +141,6 @@ def create_app(runtime: Runtime) -> faust.App:
         async def deliver(out: StageOutput) -> None:
             outbox = await producer.outbox()
             dead_letter(outbox, out.dead)
-            encoded = {}
             for path, count in Counter(post.model_path for post in out.enriched).items():
                 metrics.MODEL_PATH.labels(path).inc(count)
             enriched_topic = settings.topic(Topics.ENRICHED)
@@ -150,12 +148,8 @@ def create_app(runtime: Runtime) -> faust.App:
             # relies on it), so it goes to the same posts.enriched one, without hashing the key again
             copartitioned = await outbox.partition_count(enriched_topic) == await outbox.partition_count(raw_topic)
             for post, lane in zip(out.enriched, out.lanes):
-                encoded[post.id] = value = post.encode()
                 partition = lane if copartitioned else None
-                outbox.send(enriched_topic, post.key, value, post.created_at.timestamp(), partition)
-            for partition, post in out.watched:  # the key names the lane: the input partition
-                lane = str(partition).encode()
-                outbox.send(settings.topic(Topics.WATCH), lane, encoded[post.id], post.created_at.timestamp())
+                outbox.send(enriched_topic, post.key, post.encode(), post.created_at.timestamp(), partition)
             await outbox.delivered()
             metrics.MESSAGES_OUT.labels("enrich").inc(len(out.enriched))
 
@@ -166,6 +160,7 @@ def create_app(runtime: Runtime) -> faust.App:
 
     def store_consumer() -> BatchConsumer:
         check_executor = ThreadPoolExecutor(1, thread_name_prefix="store-check")  # runs while the engine inserts
+        insert_executor = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
         store_stage = StoreStage(runtime.sink)
 
         async def check_stored(messages: Sequence[ConsumerRecord]) -> CheckedBatch:
@@ -174,7 +169,7 @@ def create_app(runtime: Runtime) -> faust.App:
         async def store(checked: CheckedBatch) -> None:
             size = len(checked.accepted) + len(checked.dead)
             with metrics.batch("sink", size):
-                out = await in_executor(sink_executor, store_stage.insert, checked)
+                out = await in_executor(insert_executor, store_stage.insert, checked)
                 outbox = await producer.outbox()
                 dead_letter(outbox, out.dead)
                 await outbox.delivered()
@@ -190,25 +185,28 @@ def create_app(runtime: Runtime) -> faust.App:
         )  # fmt: skip
 
     def detect_consumer() -> BatchConsumer:
+        # the engine's own thread: its Python runs while chdb inserts posts (the sink's lock
+        # serialises the engine's snapshots and alerts with those inserts)
+        detect_executor = ThreadPoolExecutor(1, thread_name_prefix="detect")
         alerting = AlertStage(
             runtime.watches,
             runtime.sink,
-            settings.topic(Topics.WATCH),
+            settings.topic(Topics.ENRICHED),
             settings.alert_idle_flush_s,
-            lanes=[str(partition) for partition in range(Topics.partitions(Topics.RAW, settings))],
+            lanes=[str(partition) for partition in range(settings.topic_partitions)],
         )
 
         async def publish(outbox: Outbox, alerts: list[Alert]) -> None:
             for alert in alerts:
                 metrics.ALERTS.labels(alert.state.value).inc()
                 outbox.send(settings.topic(Topics.ALERTS), alert.id.encode(), alert.encode())
-            await in_executor(sink_executor, runtime.sink.insert_alerts, alerts)
+            await in_executor(detect_executor, runtime.sink.insert_alerts, alerts)
             metrics.SINK_ROWS.labels("alerts").inc(len(alerts))
-            await in_executor(sink_executor, alerting.save)
+            await in_executor(detect_executor, alerting.save)
 
         async def detect(messages: Sequence[ConsumerRecord]) -> None:
             with metrics.batch("alerts", len(messages)):
-                out = await in_executor(sink_executor, alerting.process, messages)
+                out = await in_executor(detect_executor, alerting.process, messages)
                 outbox = await producer.outbox()
                 dead_letter(outbox, out.dead)
                 await publish(outbox, out.alerts)
@@ -217,15 +215,15 @@ def create_app(runtime: Runtime) -> faust.App:
 
         @app.timer(5.0)
         async def close_idle_windows():
-            alerts = await in_executor(sink_executor, alerting.advance_if_idle)
+            alerts = await in_executor(detect_executor, alerting.advance_if_idle)
             if alerts:
                 outbox = await producer.outbox()
                 await publish(outbox, alerts)
                 await outbox.delivered()
 
-        return BatchConsumer(  # one partition: one member of the group owns the alert engine
-            settings, settings.topic(Topics.WATCH), "detect", detect,
-            max_records=DETECT_BATCH_POSTS, within_s=settings.batch_within_s,
+        return BatchConsumer(  # one member of the group owns the alert engine; others stand by
+            settings, settings.topic(Topics.ENRICHED), "detect", detect,
+            max_records=DETECT_BATCH_POSTS, within_s=settings.batch_within_s, assignor=SingleOwnerAssignor,
         )  # fmt: skip
 
     consumers = {"enrich": enrich_consumer, "store": store_consumer, "detect": detect_consumer}

@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import ConsumerRecord
@@ -117,6 +119,25 @@ class StageProducer:
         return Outbox(self._producer)
 
 
+class SingleOwnerAssignor(RangePartitionAssignor):
+    """Every partition to one member of the group (the first by member id), none to the others:
+    a stage whose state must see the whole stream (the alert engine) runs once per deployment,
+    and a second worker waits as a standby that takes over when the owner leaves the group.
+    The group leader computes assignments on the client (standard Kafka), so any broker runs it."""
+
+    name = "single-owner"
+
+    @classmethod
+    def assign(cls, cluster, members):
+        owner = min(members)
+        topics = sorted({topic for metadata in members.values() for topic in metadata.subscription})
+        owned = [(topic, sorted(cluster.partitions_for_topic(topic) or ())) for topic in topics]
+        return {
+            member: ConsumerProtocolMemberAssignment(cls.version, owned if member == owner else [], b"")
+            for member in members
+        }
+
+
 class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):
     """A rebalance waits for the batch in hand, so its offsets are committed by the member that
     did the work, and marks batches read before it as stale (their partitions may be gone)."""
@@ -145,9 +166,10 @@ class BatchConsumer:
 
     def __init__(
         self, settings: Settings, topic: str, stage: str, handler: BatchHandler, *, max_records: int, within_s: float,
-        prepare: BatchPreparer | None = None,
+        prepare: BatchPreparer | None = None, assignor: type[RangePartitionAssignor] = RangePartitionAssignor,
     ):  # fmt: skip
-        """A batch is handed over when it holds `max_records` or `within_s` after its first record."""
+        """A batch is handed over when it holds `max_records` or `within_s` after its first record;
+        `assignor` shares the topic's partitions among the group's members."""
         self.settings = settings
         self.topic = topic
         self.stage = stage
@@ -155,6 +177,7 @@ class BatchConsumer:
         self.prepare = prepare
         self.max_records = max_records
         self.within_s = within_s
+        self.assignor = assignor
         self.consumer: AIOKafkaConsumer | None = None  # created on the worker's event loop, in run()
         self.in_flight = asyncio.Lock()
         self.generation = 0  # rebalances so far
@@ -172,6 +195,7 @@ class BatchConsumer:
             session_timeout_ms=int(settings.broker_session_timeout_s * 1000),
             rebalance_timeout_ms=int(settings.broker_rebalance_timeout_s * 1000),
             heartbeat_interval_ms=1000,
+            partition_assignment_strategy=(self.assignor,),
         )
 
     async def run(self) -> None:

@@ -17,8 +17,10 @@ from __future__ import annotations
 import base64
 import enum
 import functools
+import typing
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
@@ -244,14 +246,15 @@ def _located(message: str) -> str:
 
 
 def decode_message(data: bytes, model: type[M]) -> M | Rejection:
-    """Bytes from a topic -> a validated message of `model`, or why it is not one (never raises)."""
+    """Bytes from a topic -> a validated message of `model` (or of a `view_of` one), or why it is
+    not one (never raises)."""
     try:
         return _decoder(model).decode(data)
     except (DecodeError, UnicodeDecodeError):  # msgspec checks UTF-8 inside strings, JSON around them
         return _rejection(data, model)
 
 
-def _rejection(data: bytes, model: type[Message]) -> Rejection:
+def _rejection(data: bytes, model: type[msgspec.Struct]) -> Rejection:
     """Why `data` is not a `model` message (the slow path, taken only for bad input): the
     envelope is checked first, so a message of another schema is named as such whatever else
     is wrong with it."""
@@ -277,9 +280,10 @@ def _rejection(data: bytes, model: type[Message]) -> Rejection:
 
 
 @functools.cache
-def _envelope(model: type[Message]) -> tuple[str, int]:
-    defaults = {field.name: field.default for field in msgspec.structs.fields(model)}
-    return defaults["schema"], defaults["v"]
+def _envelope(model: type[msgspec.Struct]) -> tuple[str, int]:
+    """The (schema, v) a model accepts: the single value of each of its Literal fields."""
+    types = {field.name: field.type for field in msgspec.structs.fields(model)}
+    return typing.get_args(types["schema"])[0], typing.get_args(types["v"])[0]
 
 
 def decode_raw_post(data: bytes, *, max_bytes: int, max_text_chars: int) -> RawPost | Rejection:
@@ -296,6 +300,19 @@ def decode_raw_post(data: bytes, *, max_bytes: int, max_text_chars: int) -> RawP
     if len(post.text) > max_text_chars:
         return Rejection(reason=Reason.TEXT_TOO_LONG, detail=f"text has {len(post.text)} chars > limit {max_text_chars}")
     return post
+
+
+def view_of(model: type[Message], fields: Iterable[str]) -> type[msgspec.Struct]:
+    """A read-only view of `model`'s messages: its envelope and `fields`, each required and typed
+    as in `model`; the decoder skips the other keys without building objects for them (a third
+    of the cost of a whole enriched post). For a stage that reads a few fields of every message
+    and leaves the full check to another (the alert engine; the store validates whole posts)."""
+    kept = {"schema", "v", *fields}
+    return msgspec.defstruct(
+        f"{model.__name__}View",
+        [(field.name, field.type) for field in msgspec.structs.fields(model) if field.name in kept],
+        frozen=True,
+    )
 
 
 def decode(data: bytes, model: type[M]) -> M:

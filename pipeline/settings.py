@@ -137,12 +137,5 @@ class Topics:
     RAW = "posts.raw"
     ENRICHED = "posts.enriched"
     DLQ = "posts.dlq"
-    WATCH = "posts.watch"
     ALERTS = "alerts"
-    ALL = (RAW, ENRICHED, DLQ, WATCH, ALERTS)
-    SINGLE_PARTITION = frozenset({WATCH})
-    """posts.watch feeds the alert engine: one partition gives one owner and one order per deployment."""
-
-    @classmethod
-    def partitions(cls, name: str, settings: "Settings") -> int:
-        return 1 if name in cls.SINGLE_PARTITION else settings.topic_partitions
+    ALL = (RAW, ENRICHED, DLQ, ALERTS)

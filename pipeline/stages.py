@@ -14,6 +14,7 @@ from typing import Protocol
 
 import orjson
 
+from pipeline.alerting import posts as alerted_posts
 from pipeline.alerting.engine import AlertEngine
 from pipeline.alerting.watches import Watch
 from pipeline.analysis import Analyser, Reading
@@ -25,6 +26,7 @@ from pipeline.schemas import (
     Rejection,
     decode_message,
     decode_raw_post,
+    view_of,
 )
 from pipeline.settings import Settings
 from pipeline.sinks import DataRejected
@@ -51,8 +53,6 @@ class StageOutput:
     lanes: list[int] = field(default_factory=list)
     """The input partition of each enriched post (posts.enriched is co-partitioned with posts.raw)."""
     dead: list[DeadLetter] = field(default_factory=list)
-    watched: list[tuple[int, EnrichedPost]] = field(default_factory=list)
-    """Posts some watch matches, with the input partition they came from (their lane downstream)."""
 
 
 def dead_letter_for(rejection: Rejection, record: RawRecord) -> DeadLetter:
@@ -82,10 +82,9 @@ class DuplicateCheck:
 class EnrichStage:
     """posts.raw bytes -> validated posts, analysed (`pipeline.analysis`), or dead letters with a reason."""
 
-    def __init__(self, settings: Settings, analyser: Analyser, watches: Sequence[Watch] = ()):
+    def __init__(self, settings: Settings, analyser: Analyser):
         self.settings = settings
         self.analyser = analyser
-        self.watches = sorted(watches, key=lambda watch: watch.reads_text)  # a post is routed at its first match
         self.duplicates = DuplicateCheck(settings.dedupe_capacity)
 
     def process(self, records: Sequence[RawRecord]) -> StageOutput:
@@ -139,8 +138,6 @@ class EnrichStage:
             )
             out.enriched.append(enriched)
             out.lanes.append(record.partition)
-            if any(watch.matches(enriched) for watch in self.watches):
-                out.watched.append((record.partition, enriched))
         return out
 
 
@@ -222,13 +219,18 @@ class AlertOutput:
     dead: list[DeadLetter] = field(default_factory=list)
 
 
-class AlertStage:
-    """posts.watch -> alert transitions, with engine state that survives restarts exactly.
+ALERTED_POST = view_of(EnrichedPost, alerted_posts.FIELDS)
+"""What the alert engine reads of an enriched post, validated as in the schema."""
 
-    After each batch the engine's state is saved with the offset it covers (in ClickHouse, the
-    store every deployment has); on start the newest snapshot is loaded and records at or below
-    its offset are skipped, so redelivered posts are never counted twice. Nothing here relies on
-    the broker's ListOffsets.
+
+class AlertStage:
+    """posts.enriched -> alert transitions, with engine state that survives restarts exactly.
+
+    One member reads every partition (`SingleOwnerAssignor`); each partition is a lane of the
+    engine's event clock. After each batch the engine's state is saved with the offset it
+    covers in each partition (in ClickHouse, the store every deployment has); on start the
+    newest snapshot is loaded and records at or below those offsets are skipped, so redelivered
+    posts are never counted twice. Nothing here relies on the broker's ListOffsets.
     """
 
     def __init__(
@@ -242,9 +244,9 @@ class AlertStage:
         self.store = store
         self.namespace = namespace
         self.idle_flush_s = idle_flush_s
-        snapshot = store.load_alert_state(namespace)
-        self.offset = snapshot[0] if snapshot else -1
-        self.engine = AlertEngine(watches, state=orjson.loads(snapshot[1]) if snapshot else None, lanes=lanes)
+        snapshot = orjson.loads(saved[1]) if (saved := store.load_alert_state(namespace)) else {}
+        self.offsets: dict[int, int] = {int(p): offset for p, offset in snapshot.get("offsets", {}).items()}
+        self.engine = AlertEngine(watches, state=snapshot.get("engine"), lanes=lanes)
         self.lanes = list(lanes)
         self._last_input = time.monotonic()
         self._first_input: float | None = None
@@ -253,14 +255,14 @@ class AlertStage:
     def process(self, records: Sequence[RawRecord]) -> AlertOutput:
         out = AlertOutput()
         for record in records:
-            if record.offset <= self.offset:
+            if record.offset <= self.offsets.get(record.partition, -1):
                 continue  # already inside the restored snapshot
-            self.offset = record.offset
-            post = decode_message(record.value, EnrichedPost)
+            self.offsets[record.partition] = record.offset
+            post = decode_message(record.value, ALERTED_POST)
             if isinstance(post, Rejection):
                 out.dead.append(dead_letter_for(post, record))
                 continue
-            lane = record.key.decode() if record.key else "0"
+            lane = str(record.partition)
             self._lane_input[lane] = time.monotonic()
             try:
                 payloads = self.engine.process(post, lane)
@@ -293,4 +295,8 @@ class AlertStage:
         return [Alert.from_payload(p) for p in payloads]
 
     def save(self) -> None:
-        self.store.save_alert_state(self.namespace, self.offset, orjson.dumps(self.engine.to_state()))
+        """The `offset` column holds how many records the snapshot covers (for a person reading
+        the table); the offsets per partition are in the state itself."""
+        covered = sum(offset + 1 for offset in self.offsets.values())
+        state = {"offsets": {str(p): offset for p, offset in self.offsets.items()}, "engine": self.engine.to_state()}
+        self.store.save_alert_state(self.namespace, covered, orjson.dumps(state))

@@ -19,7 +19,7 @@ async def ensure_topics(settings: Settings, names: tuple[str, ...] = Topics.ALL)
             try:
                 await admin.create_topics(
                     [
-                        NewTopic(settings.topic(name), Topics.partitions(name, settings), settings.topic_replication)
+                        NewTopic(settings.topic(name), settings.topic_partitions, settings.topic_replication)
                         for name in missing
                     ]
                 )

@@ -11,6 +11,10 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+FIELDS = ("id", "created_at", "text", "text_norm", "lang", "topic", "secondary_topic", "countries",
+          "sentiment_score", "sentiment_label")  # fmt: skip
+"""Every post field alerting reads (watches, windows, samples); the detect stage decodes only these."""
+
 NEGATIVE_SCORE_THRESHOLD = -0.25
 """Sentiment score below which a post counts as negative when it carries no label."""
 

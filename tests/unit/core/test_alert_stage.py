@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 
+import orjson
 import pytest
 
 from pipeline.alerting.watches import load_watches
 from pipeline.analysis import ContentAnalyser
 from pipeline.models.enricher import LexicalEnricher
-from pipeline.schemas import Alert
+from pipeline.schemas import Alert, Reason
 from pipeline.samples.generate import generate
 from pipeline.settings import Settings
 from pipeline.stages import AlertStage, EnrichStage, RawRecord
@@ -30,11 +31,20 @@ class MemoryStateStore:
 
 @pytest.fixture(scope="module")
 def watch_records() -> list[RawRecord]:
-    """The bundled sample, enriched, as records of the single-partition watch topic."""
+    """The bundled sample, enriched, as records of one partition of posts.enriched."""
     stage = EnrichStage(Settings(), ContentAnalyser(Settings(), LexicalEnricher.load()))
     raw = [RawRecord(p.encode(), "posts.raw", 0, i) for i, p in enumerate(generate(seed=7, count=600))]
     enriched = stage.process(raw).enriched
-    return [RawRecord(p.encode(), "posts.watch", 0, i) for i, p in enumerate(enriched)]
+    return [RawRecord(p.encode(), "posts.enriched", 0, i) for i, p in enumerate(enriched)]
+
+
+DROP = object()
+
+
+def spread(records: list[RawRecord], partitions: int = 4) -> list[list[RawRecord]]:
+    """The records dealt round-robin over partitions, each with its own offsets."""
+    lanes = [records[i::partitions] for i in range(partitions)]
+    return [[RawRecord(r.value, r.topic, p, offset) for offset, r in enumerate(lane)] for p, lane in enumerate(lanes)]
 
 
 def alert_stage(store, idle_flush_s=3600.0) -> AlertStage:
@@ -90,18 +100,29 @@ def test_idle_stream_closes_windows_once_without_emitting_every_hour_until_today
     assert stage.advance_if_idle() == []  # and nothing more happens until new posts arrive
 
 
+def test_a_restart_skips_what_the_snapshot_covers_in_each_partition(watch_records):
+    lanes = ["0", "1", "2", "3"]
+    by_partition = spread(watch_records)
+    interleaved = [r for group in zip(*by_partition) for r in group]  # partitions read side by side
+    stage = lambda store: AlertStage(load_watches(Settings().watches_dir), store, "ns", 3600.0, lanes=lanes)  # noqa: E731
+    uninterrupted = run(stage(MemoryStateStore()), interleaved)
+
+    store = MemoryStateStore()
+    before = run(stage(store), interleaved[:300], until_end=False)
+    # the committed offsets lag the snapshot by a different amount in each partition
+    redelivered = [r for r in interleaved if r.offset >= {0: 40, 1: 60, 2: 75, 3: 10}[r.partition]]
+    after = run(stage(store), redelivered)
+    assert before + after == uninterrupted
+    assert any(state.value == "open" for _, state, _, _ in uninterrupted)
+
+
 def test_posts_merged_from_partitions_read_out_of_order_give_the_in_order_alerts(watch_records):
     """A consumer may read one partition days ahead of another; lanes keep those posts from being late."""
     lanes = ["0", "1", "2", "3"]
     in_order = run(alert_stage(MemoryStateStore()), watch_records)
-    by_lane = {lane: [] for lane in lanes}
-    for i, record in enumerate(watch_records):
-        lane = lanes[i % 4]
-        by_lane[lane].append(RawRecord(record.value, record.topic, 0, 0, key=lane.encode()))
-    partition_after_partition = [r for lane in lanes for r in by_lane[lane]]
-    merged = [RawRecord(r.value, r.topic, 0, offset, r.key) for offset, r in enumerate(partition_after_partition)]
+    partition_after_partition = sum(spread(watch_records), [])
     stage = AlertStage(load_watches(Settings().watches_dir), MemoryStateStore(), "ns", 3600.0, lanes=lanes)
-    assert run(stage, merged) == in_order
+    assert run(stage, partition_after_partition) == in_order
 
 
 def test_lanes_waiting_for_the_stream_to_begin_are_not_retired_before_it_does(watch_records):
@@ -111,8 +132,7 @@ def test_lanes_waiting_for_the_stream_to_begin_are_not_retired_before_it_does(wa
     lanes idle since the worker started had been retired before any post arrived.)"""
     lanes = ["0", "1", "2", "3"]
     in_order = run(alert_stage(MemoryStateStore()), watch_records)
-    by_lane = [[RawRecord(r.value, r.topic, 0, 0, key=lane.encode()) for r in watch_records[i::4]] for i, lane in enumerate(lanes)]
-    merged = [RawRecord(r.value, r.topic, 0, offset, r.key) for offset, r in enumerate(sum(by_lane, []))]
+    merged = sum(spread(watch_records), [])
     stage = AlertStage(load_watches(Settings().watches_dir), MemoryStateStore(), "ns", 0.2, lanes=lanes)
     time.sleep(0.3)
     assert stage.advance_if_idle() == []  # the worker's timer ticks before the stream starts
@@ -122,3 +142,22 @@ def test_lanes_waiting_for_the_stream_to_begin_are_not_retired_before_it_does(wa
     alerts += [Alert.from_payload(p) for p in stage.engine.flush()]
     assert stage.engine.late_dropped == 0
     assert [(a.id, a.state, a.window_start, a.observed) for a in alerts] == in_order
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"sentiment_score": "low"}, Reason.WRONG_TYPE),
+        ({"topic": DROP}, Reason.MISSING_FIELD),
+        ({"created_at": "2015-02-08T10:00:00"}, Reason.INVALID_VALUE),
+        ({"schema": "raw_post"}, Reason.UNKNOWN_SCHEMA),
+    ],
+    ids=["score-not-a-number", "no-topic", "naive-time", "other-schema"],
+)
+def test_a_post_alerting_cannot_read_is_dead_lettered_and_the_rest_counted(watch_records, change, reason):
+    good = orjson.loads(watch_records[0].value)
+    bad = orjson.dumps({k: v for k, v in {**good, **change}.items() if v is not DROP})
+    records = [RawRecord(bad, "posts.enriched", 0, 0)] + [RawRecord(r.value, r.topic, 0, i + 1) for i, r in enumerate(watch_records)]
+    out = alert_stage(MemoryStateStore(), idle_flush_s=0).process(records)
+    assert [(letter.reason, letter.offset, letter.original) for letter in out.dead] == [(reason, 0, bad)]
+    assert any(alert.watch == "hk_mainland_tourists" for alert in out.alerts)

@@ -38,12 +38,6 @@ def test_embedded_default_is_chdb_under_the_data_dir(tmp_path):
     assert settings.resolved_clickhouse_url == f"chdb://{tmp_path.resolve() / 'chdb'}"
 
 
-def test_watch_topic_has_one_partition_others_follow_settings():
-    settings = Settings(topic_partitions=6)
-    assert Topics.partitions(Topics.WATCH, settings) == 1
-    assert {Topics.partitions(t, settings) for t in Topics.ALL if t != Topics.WATCH} == {6}
-
-
 def test_bad_values_are_rejected(monkeypatch):
     monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "TLS")
     with pytest.raises(ValueError):
