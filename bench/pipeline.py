@@ -60,6 +60,25 @@ def posts(n: int, prefix: str = "b", first: int = 0) -> list[RawPost]:
     ]
 
 
+def settle(busy_below: float = 0.15, timeout_s: float = 60.0) -> None:
+    """Wait until the machine is nearly idle (Linux /proc/stat), so a measurement does not share
+    the cores with the last one's after-work: ClickHouse merges the parts a round inserted for
+    seconds after it, which slowed the next round's loop by up to a third."""
+
+    def busy_and_total() -> tuple[int, int]:
+        fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        busy, total = busy_and_total()
+        time.sleep(0.5)
+        busy_after, total_after = busy_and_total()
+        if (busy_after - busy) <= busy_below * max(1, total_after - total):
+            return
+
+
 class TrivialAnalyser:
     """Enrichment that does no work: the text as it came, no entities or reposts, and for every
     post what the lexical model answers for a text without evidence. What is left of a post's
@@ -160,6 +179,7 @@ class Deployment:
     def rate(self, n: int, round_: int) -> float:
         """The end is the store stage's own clock of its last batch (`pd_stage_last_progress_seconds`),
         so the polling here can be slow (it costs the worker CPU) without blurring the figure."""
+        settle()
         with ExitStack() as paused:
             for worker in self.workers:
                 paused.enter_context(worker.paused())
@@ -210,6 +230,7 @@ def main() -> None:
                 loop_rates, pipe_rates = [], []
                 with Deployment(deployment_settings, stages, module, tmp_path, tag=f"d{i}") as deployment:
                     for round_ in range(args.rounds):  # on a shared machine, neighbours' turns see the same noise
+                        settle()
                         loop_rates.append(asyncio.run(forward_loop_rate(loop_settings, args.posts)))
                         pipe_rates.append(deployment.rate(args.posts, round_))
                 ratio = statistics.median(p / loop for p, loop in zip(pipe_rates, loop_rates))
