@@ -17,16 +17,14 @@ from __future__ import annotations
 import base64
 import enum
 import functools
-import typing
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from collections.abc import Iterable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import msgspec
 import orjson
 from msgspec import DecodeError, ValidationError
-
 
 MAX_FUTURE_SKEW = timedelta(days=1)
 """Posts dated later than now + this are rejected: event time drives the alert windows."""
@@ -283,7 +281,7 @@ def _rejection(data: bytes, model: type[msgspec.Struct]) -> Rejection:
 def _envelope(model: type[msgspec.Struct]) -> tuple[str, int]:
     """The (schema, v) a model accepts: the single value of each of its Literal fields."""
     types = {field.name: field.type for field in msgspec.structs.fields(model)}
-    return typing.get_args(types["schema"])[0], typing.get_args(types["v"])[0]
+    return get_args(types["schema"])[0], get_args(types["v"])[0]
 
 
 def decode_raw_post(data: bytes, *, max_bytes: int, max_text_chars: int) -> RawPost | Rejection:
