@@ -8,11 +8,13 @@ producer's own speed is in neither figure.
 The target figure runs the pipeline with trivial enrichment (`TrivialAnalyser`: no
 normalisation, repost search or model), so it measures what the pipeline itself costs: every
 post is decoded and validated, checked for a duplicate id, built into an enriched message,
-routed to the watches, written to posts.enriched and posts.watch, stored in ClickHouse and
-counted by the alert engine, exactly as in production. Two deployments: one worker with every
+written to posts.enriched, validated again and stored in ClickHouse, and counted by the alert
+engine against every watch, exactly as in production. Two deployments: one worker with every
 stage, and enrichment in a worker of its own (`WORKER_STAGES`). The last figure is the same
 split with the real lexical enrichment, for scale (the model paths have their own benchmark,
-`bench.enrichment`).
+`bench.enrichment`). The loop and each deployment take turns for `--rounds` rounds and the
+median of the rounds' ratios is printed: the machine is shared, and one round can be a third
+slower than the next.
 
 `python -m bench.pipeline worker` is the trivial-enrichment worker the benchmark starts.
 """

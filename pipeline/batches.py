@@ -161,7 +161,7 @@ class BatchConsumer:
 
     With `prepare`, the next batch is fetched and prepared while the current one is handled
     (batches are still handled and committed one at a time, in order): the store stage checks
-    the next batch's envelopes in Python while the engine inserts the current one.
+    the next batch's messages in Python while the engine inserts the current one.
     """
 
     def __init__(

@@ -150,7 +150,7 @@ class PostStore(Protocol):
 
 @dataclass
 class CheckedBatch:
-    """A batch of posts.enriched records after the envelope checks, ready for the engine."""
+    """A batch of posts.enriched records after validation, ready for the engine."""
 
     accepted: list[RawRecord] = field(default_factory=list)
     received_at: list[datetime] = field(default_factory=list)

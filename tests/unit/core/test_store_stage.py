@@ -1,4 +1,4 @@
-"""The store stage without ClickHouse: envelope checks, bisection of refused batches, retries."""
+"""The store stage without ClickHouse: validation, bisection of refused batches, retries."""
 
 from __future__ import annotations
 
