@@ -83,9 +83,11 @@ def bad(**changes) -> bytes:
         (bad(metrics={"views": 1}), Reason.WRONG_TYPE),
         (bad(metrics=[1]), Reason.WRONG_TYPE),
         (bad(received_at=5), Reason.WRONG_TYPE),
+        (bad(sentiment_score="high"), Reason.WRONG_TYPE),
+        (bad(sentiment_label="angry"), Reason.INVALID_VALUE),
     ],
     ids=["not-json", "array", "version-2", "other-schema", "missing-field", "unknown-field", "unknown-metric",
-         "metrics-not-object", "bad-timestamp"],  # fmt: skip
+         "metrics-not-object", "bad-timestamp", "score-not-a-number", "unknown-label"],  # fmt: skip
 )
 def test_a_wrong_envelope_is_dead_lettered_with_its_bytes_and_the_rest_stored(value, reason):
     store = Store()
