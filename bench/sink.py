@@ -1,8 +1,8 @@
 """The store stage's rows/s next to one bulk clickhouse-connect insert of the same rows, in one run.
 
 Store stage: N enriched posts wait as messages on `posts.enriched` (produced while a warmed-up
-worker is paused, so the producer's speed is not measured) and the worker consumes, checks and
-inserts them; the clock runs from resuming the worker until its row counter reaches N.
+store-only worker is paused, so the producer's speed is not measured) and the worker consumes,
+validates and inserts them; the clock runs from resuming the worker until its row counter reaches N.
 Bulk: one `client.insert` of the same N rows as Python tuples (`post_row`), the usual way to load
 rows with clickhouse-connect, into a freshly migrated database of the same chdb engine version
 (materialized views included), in this process (chdb allows one process per path).
@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings(
             kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", data_dir=tmp, enricher="lexical",
             clickhouse_url=f"chdb://{tmp}/worker-chdb", metrics_port=free_port(), web_port=free_port(),
+            worker_stages=("store",),  # the stage measured, alone: the alert engine reads posts.enriched too
         )  # fmt: skip
         bulk_client = connect(f"chdb://{tmp}/bulk-chdb")
         with EmbeddedStack(settings):
