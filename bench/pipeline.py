@@ -79,6 +79,7 @@ def settle(busy_below: float = 0.15, timeout_s: float = 60.0) -> None:
         busy_after, total_after = busy_and_total()
         if (busy_after - busy) <= busy_below * max(1, total_after - total):
             return
+    print(f"  (the machine stayed busier than {busy_below:.0%} for {timeout_s:.0f} s: measuring anyway)", flush=True)
 
 
 class TrivialAnalyser:
@@ -93,7 +94,8 @@ class TrivialAnalyser:
 
     def read(self, post: RawPost) -> Reading:
         empty = ()
-        norm = Normalised(post.text, post.lang or "und", empty, empty, empty, empty, empty, xxhash.xxh64_hexdigest(post.text.encode()))
+        content_hash = xxhash.xxh64_hexdigest(post.text.encode())
+        norm = Normalised(post.text, post.lang or "und", empty, empty, empty, empty, empty, content_hash)
         return Reading(post, norm, repost=None)
 
     def classify(self, readings: Sequence[Reading], deadline_s: float) -> list[Enrichment]:

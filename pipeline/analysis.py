@@ -2,7 +2,7 @@
 topic and sentiment.
 
 The stage (`pipeline.stages.EnrichStage`) owns the plumbing: decoding, duplicate ids, dead
-letters, message building, watch routing. It asks an `Analyser` for the content, so the
+letters, message building. It asks an `Analyser` for the content, so the
 plumbing is tested and benchmarked on its own (`bench.pipeline` measures it with an analyser
 that does no work) and the content rules are tested without it.
 """

@@ -29,12 +29,12 @@ from aiokafka.structs import ConsumerRecord
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from pipeline.alerting.watches import Watch
+from pipeline.analysis import Analyser
 from pipeline.batches import BatchConsumer, Outbox, SingleOwnerAssignor, StageProducer
 from pipeline.schemas import Alert, DeadLetter
 from pipeline.settings import Settings, Topics
 from pipeline.sinks import metrics
 from pipeline.sinks.clickhouse import ClickHouseSink
-from pipeline.analysis import Analyser
 from pipeline.stages import AlertStage, CheckedBatch, EnrichStage, StageOutput, StoreStage
 
 SINK_BATCH_ROWS = 20_000  # ClickHouse pays ~30 ms per insert (parts, views): few large inserts under load

@@ -55,7 +55,12 @@ class Outbox:
         self._messages: dict[str, list[tuple[bytes | None, bytes, int | None, int | None]]] = {}
 
     def send(
-        self, topic: str, key: bytes | None, value: bytes, timestamp_s: float | None = None, partition: int | None = None
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        timestamp_s: float | None = None,
+        partition: int | None = None,
     ) -> None:
         timestamp_ms = None if timestamp_s is None else int(timestamp_s * 1000)
         self._messages.setdefault(topic, []).append((key, value, timestamp_ms, partition))

@@ -228,8 +228,6 @@ def _reason_for(error: ValidationError) -> Reason:
     message = str(error)
     if message.startswith("Object missing required field"):
         return Reason.MISSING_FIELD
-    if message.startswith("Expected `object`"):
-        return Reason.NOT_AN_OBJECT if "- at `" not in message else Reason.WRONG_TYPE
     if message.startswith(("Object contains unknown field", "Invalid RFC3339")) or ", got `" in message:
         return Reason.WRONG_TYPE
     return Reason.INVALID_VALUE  # constraints: length, range, pattern, enum value, naive datetime
@@ -239,7 +237,12 @@ def _located(message: str) -> str:
     """msgspec's "Expected `int`, got `str` - at `$.metrics.likes`" -> "metrics.likes: Expected ...",
     so a detail names its field first (as the DLQ's readers expect)."""
     text, _, path = message.partition(" - at `$")
-    where = path.rstrip("`").lstrip(".") or (text.split("`")[1] if text.startswith("Object") and "`" in text else "<root>")
+    if path:
+        where = path.rstrip("`").lstrip(".")
+    elif text.startswith("Object") and "`" in text:  # "Object missing required field `text`"
+        where = text.split("`")[1]
+    else:
+        where = "<root>"
     return f"{where}: {text}"
 
 
@@ -247,7 +250,7 @@ def decode_message(data: bytes, model: type[M]) -> M | Rejection:
     """Bytes from a topic -> a validated message of `model` (or of a `view_of` one), or why it is
     not one (never raises)."""
     try:
-        return _decoder(model).decode(data)
+        return decode(data, model)
     except (DecodeError, UnicodeDecodeError):  # msgspec checks UTF-8 inside strings, JSON around them
         return _rejection(data, model)
 
@@ -316,8 +319,3 @@ def view_of(model: type[Message], fields: Iterable[str]) -> type[msgspec.Struct]
 def decode(data: bytes, model: type[M]) -> M:
     """Decode a trusted topic (written by this pipeline); raises `DecodeError` on a mismatch."""
     return _decoder(model).decode(data)
-
-
-def message_keys(model: type[Message]) -> frozenset[str]:
-    """The JSON keys every message of `model` carries (`Message.encode` writes optional ones as null)."""
-    return frozenset(field.encode_name for field in msgspec.structs.fields(model))

@@ -55,7 +55,9 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(5000, ge=1, description="Posts with longer text go to the DLQ.")
     max_message_bytes: int = Field(256 * 1024, ge=1024, description="Raw messages over this go to the DLQ.")
     batch_size: int = Field(
-        4096, ge=1, description="Max posts per enrichment batch (reached under a backlog; a slow stream is cut by BATCH_WITHIN_S)."
+        4096,
+        ge=1,
+        description="Max posts per enrichment batch (reached under a backlog; a slow stream is cut by BATCH_WITHIN_S).",
     )
     batch_within_s: float = Field(0.2, gt=0, description="Max wait to fill a batch.")
     enrich_deadline_s: float = Field(

@@ -170,9 +170,9 @@ class StoreStage:
     Python validates each message against the schema (msgspec, a few microseconds) and the
     engine checks every value again on insert (migration 005). When the engine refuses a batch
     for its data, the batch is split in halves until the refused messages are alone; they are
-    dead-lettered with the engine's reason and the rest stored. Any other failure is raised: the batch is not committed and is retried.
-    The two steps are separate so the worker can check the next batch while the engine inserts
-    this one.
+    dead-lettered with the engine's reason and the rest stored. Any other failure is raised: the
+    batch is not committed and is retried. The two steps are separate so the worker can check
+    the next batch while the engine inserts this one.
     """
 
     def __init__(self, store: PostStore):

@@ -216,7 +216,7 @@ class Watch:
         self._secondary_topics = frozenset(spec.secondary_topics)
         self._langs = frozenset(spec.langs)
         self._has_keywords = not spec.keywords.is_empty()
-        self.reads_text = self._has_keywords or not spec.exclude.is_empty() or self._context is not None
+        self._reads_text = self._has_keywords or not spec.exclude.is_empty() or self._context is not None
         """Whether matching searches the post's text (the costly part), not only its fields."""
 
     def matches(self, post: Any) -> bool:
@@ -227,12 +227,12 @@ class Watch:
             return False
         if self._secondary_topics and posts.field(post, "secondary_topic") not in self._secondary_topics:
             return False
-        if not (self._countries or self.reads_text):
+        if not (self._countries or self._reads_text):
             return True
         countries = {str(c).upper() for c in posts.field(post, "countries", [])}
         if self._countries and not countries & self._countries:
             return False
-        if not self.reads_text:
+        if not self._reads_text:
             return True
         text = posts.text(post)
         if self._has_keywords and not self._keywords.search(text):

@@ -70,3 +70,28 @@ def test_nothing_is_sent_before_delivered_and_an_empty_outbox_delivers_at_once(m
 
     asyncio.run(scenario())
     assert [r.value for r in asyncio.run(read_topic(settings, Topics.ENRICHED, expected=1))] == [b"held"]
+
+
+def test_a_partition_given_by_the_caller_is_kept_in_send_order(make_settings):
+    """A co-partitioned output names its partition: the outbox must not hash the key instead."""
+    settings = make_settings(topic_partitions=4)
+    asyncio.run(ensure_topics(settings, (Topics.ENRICHED,)))
+    sent = [(b"same-key", b"%03d" % i, i % 4) for i in range(40)]  # one key: murmur2 alone would pick one partition
+
+    async def send_through_outbox() -> None:
+        producer = AIOKafkaProducer(**settings.kafka_client_kwargs(), acks="all")
+        await producer.start()
+        try:
+            outbox = Outbox(producer)
+            for key, value, partition in sent:
+                outbox.send(settings.topic(Topics.ENRICHED), key, value, partition=partition)
+            await outbox.delivered()
+        finally:
+            await producer.stop()
+
+    asyncio.run(send_through_outbox())
+    records = asyncio.run(read_topic(settings, Topics.ENRICHED, expected=len(sent)))
+    by_partition = defaultdict(list)
+    for record in records:
+        by_partition[record.partition].append(record.value)
+    assert dict(by_partition) == {p: [v for _, v, q in sent if q == p] for p in range(4)}

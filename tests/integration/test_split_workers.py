@@ -12,6 +12,7 @@ from pipeline.settings import Topics
 from pipeline.stack import free_port
 from pipeline.testing import post_messages, produce, wait_until
 from pipeline.topics import ensure_topics
+from tests.integration.kafka_io import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +39,11 @@ def test_enrich_only_worker_feeds_a_store_and_detect_worker(make_settings, worke
     assert enricher.metric("pd_messages_in_total", stage="enrich") == POSTS
     assert enricher.metric("pd_messages_in_total", stage="sink") == 0
     assert storer.metric("pd_messages_in_total", stage="enrich") == 0
-    assert storer.metric("pd_messages_in_total", stage="alerts") == POSTS  # every post here matches a watch
+    assert storer.metric("pd_messages_in_total", stage="alerts") == POSTS  # the alert engine reads every post
     storer.stop()
+    raw = asyncio.run(read_topic(settings, Topics.RAW, expected=POSTS))
+    enriched = asyncio.run(read_topic(settings, Topics.ENRICHED, expected=POSTS))
+    assert {r.key: r.partition for r in enriched} == {r.key: r.partition for r in raw}  # co-partitioned
+    assert len({r.partition for r in enriched}) == settings.topic_partitions
     client = open_chdb()
     assert client.query(f"SELECT uniqExact(id) FROM {settings.clickhouse_database}.posts").result_rows[0][0] == POSTS
