@@ -191,14 +191,49 @@ class SamplePost(Message, kw_only=True):
     text: str
 
 
+AlertKind = Literal["surge", "story", "forecast"]
+"""surge: a watch's observed volume or negative share; story: an emerging story found without a
+watch; forecast: a watch's forecast crossing its static threshold within the horizon."""
+
+
+class StoryDetails(Message, kw_only=True):
+    """What an emerging story (kind ``story``) is about."""
+
+    terms: list[str]
+    hashtags: list[str]
+    countries: list[str]
+    languages: list[str]
+    mean_sentiment: Annotated[float, msgspec.Meta(ge=-1.0, le=1.0)]
+
+
+class ForecastDetails(Message, kw_only=True):
+    """Why a forecast warning (kind ``forecast``) was raised: the first forecast step whose
+    upper 80 % bound crosses the watch's static threshold."""
+
+    metric: Literal["volume", "negative_share"]
+    horizon_end: UtcDatetime
+    forecast: float
+    upper_80: float
+    upper_95: float
+    threshold: float
+    model: str
+
+
 class Alert(Message, kw_only=True):
-    """A crisis warning for one watch and key (`alerts`, schema ``alert`` v1)."""
+    """A warning for one watch and key (`alerts`, schema ``alert`` v2).
+
+    v2 (v1 + `kind`, `scale`, `story`, `forecast`): one schema for every kind of warning on the
+    topic, so a subscriber keeps the newest transition per `id` whatever its kind.
+    """
 
     schema: Literal["alert"] = "alert"
-    v: Literal[1] = 1
+    v: Literal[2] = 2
     id: str
+    kind: AlertKind = "surge"
     watch: str
     key: str
+    scale: str | None = None
+    """The detection window of a surge (e.g. ``5m``, ``1h``); None where it does not apply."""
     severity: Literal["info", "warning", "critical"]
     state: AlertState
     window_start: UtcDatetime
@@ -212,6 +247,8 @@ class Alert(Message, kw_only=True):
     top_terms: list[str]
     opened_at: UtcDatetime
     updated_at: UtcDatetime
+    story: StoryDetails | None = None
+    forecast: ForecastDetails | None = None
 
     @classmethod
     def from_payload(cls, payload: dict) -> "Alert":

@@ -141,18 +141,20 @@ ENRICHED_POST_INSERT_SETTINGS = {
 
 
 ALERT_COLUMNS = (
-    "id", "watch", "key", "severity", "state", "window_start", "window_end", "observed", "baseline",
+    "id", "kind", "watch", "key", "scale", "severity", "state", "window_start", "window_end", "observed", "baseline",
     "negative_share", "baseline_negative_share", "score", "sample_post_ids", "sample_texts", "top_terms",
-    "opened_at", "updated_at",
+    "opened_at", "updated_at", "details",
 )  # fmt: skip
 
 
 def alert_row(alert: Alert) -> tuple:
+    details = alert.story or alert.forecast
     return (
-        alert.id, alert.watch, alert.key, alert.severity, alert.state.value, alert.window_start, alert.window_end,
-        alert.observed, alert.baseline, alert.negative_share, alert.baseline_negative_share, alert.score,
+        alert.id, alert.kind, alert.watch, alert.key, alert.scale or "", alert.severity, alert.state.value,
+        alert.window_start, alert.window_end, alert.observed, alert.baseline, alert.negative_share,
+        alert.baseline_negative_share, alert.score,
         [p.id for p in alert.sample_posts], [p.text for p in alert.sample_posts], alert.top_terms,
-        alert.opened_at, alert.updated_at,
+        alert.opened_at, alert.updated_at, details.encode().decode() if details is not None else "",
     )  # fmt: skip
 
 

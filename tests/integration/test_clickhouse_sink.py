@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
-from pipeline.schemas import EnrichedPost, PostMetrics
+from pipeline.schemas import Alert, AlertState, EnrichedPost, PostMetrics, StoryDetails, decode
 from pipeline.sinks.clickhouse import ClickHouseSink, load_migrations, migrate
 
 pytestmark = pytest.mark.integration
@@ -112,3 +112,22 @@ def test_the_engine_refuses_the_values_the_schema_refuses(sink):
     with pytest.raises(DataRejected):  # an unknown field
         sink.insert_encoded_posts([orjson.dumps({**good, "views": 1})])
     assert sink.query("SELECT count() FROM pd.posts")[0][0] == 0
+
+
+def test_alert_kinds_keep_their_details(sink):
+    """alert v2: a story's own block lands in `details` as the JSON the topic carries; a surge's is empty."""
+    common = dict(
+        severity="warning", state=AlertState.OPEN, window_start=T0, window_end=T0 + timedelta(minutes=5),
+        observed=40, baseline=3.0, negative_share=0.5, baseline_negative_share=0.2, score=0.8, sample_posts=[],
+        top_terms=["#香港#"], opened_at=T0, updated_at=T0,
+    )  # fmt: skip
+    story = StoryDetails(terms=["香港"], hashtags=["#香港#"], countries=["HK"], languages=["zh"], mean_sentiment=-0.4)
+    sink.insert_alerts([
+        Alert(id="s1", kind="story", watch="stories", key="香港", **common, story=story),
+        Alert(id="a1", watch="hk_mainland_tourists", key="all", scale="5m", **common),
+    ])  # fmt: skip
+    rows = dict(sink.query("SELECT id, (kind, scale, details) FROM pd.alerts FINAL ORDER BY id"))
+    assert rows["a1"] == ("surge", "5m", "")
+    kind, scale, details = rows["s1"]
+    assert (kind, scale) == ("story", "")
+    assert decode(details.encode(), StoryDetails) == story
