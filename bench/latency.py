@@ -15,9 +15,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
-
 from bench.enrichment import build_mix
+from pipeline.kafka import create_producer
 from pipeline.schemas import RawPost
 from pipeline.settings import Settings, Topics
 from pipeline.sinks.clickhouse import connect
@@ -28,7 +27,7 @@ from pipeline.topics import ensure_topics
 
 async def produce_steadily(settings: Settings, texts: list[tuple[str, str]], rate: float, prefix: str = "lat") -> None:
     """Send at `rate` posts/s in 10 ms ticks, each post stamped with its own send time."""
-    producer = AIOKafkaProducer(**settings.kafka_client_kwargs(), acks="all", linger_ms=1)
+    producer = create_producer(settings, client_id="bench-latency", linger_ms=1)
     await producer.start()
     try:
         started = time.perf_counter()
@@ -60,7 +59,7 @@ def main() -> None:
             metrics_port=free_port(),
             web_port=free_port(),
         )
-        with EmbeddedStack(settings):
+        with EmbeddedStack(settings, persistent=False):
             asyncio.run(ensure_topics(settings))
             worker = WorkerProcess(settings, tmp_path / "worker.log").start()
             stored = lambda: worker.metric("pd_sink_rows_total", table="posts")  # noqa: E731

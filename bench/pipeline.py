@@ -32,9 +32,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import xxhash
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from pipeline.analysis import Reading
+from pipeline.kafka import create_producer
 from pipeline.models.enricher import Enrichment
 from pipeline.schemas import RawPost
 from pipeline.settings import STAGES, Settings, Topics
@@ -107,7 +108,7 @@ async def forward_loop_rate(settings: Settings, n: int) -> float:
     consumer = AIOKafkaConsumer(
         settings.topic(Topics.RAW), **settings.kafka_client_kwargs(), group_id="bench-loop", auto_offset_reset="earliest"
     )
-    producer = AIOKafkaProducer(**settings.kafka_client_kwargs(), acks="all", linger_ms=5)
+    producer = create_producer(settings, client_id="bench-loop")
     await consumer.start()
     await producer.start()
     try:
@@ -215,7 +216,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         base = Settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", data_dir=tmp_path)
-        with EmbeddedStack(base):
+        with EmbeddedStack(base, persistent=False):
             loop_settings = base.model_copy(update={"topic_prefix": "loop."})
             asyncio.run(ensure_topics(loop_settings, (Topics.RAW, "bench.copy")))
             pipe_settings = base.model_copy(

@@ -45,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", data_dir=Path(tmp))
-        with EmbeddedStack(settings):
+        with EmbeddedStack(settings, persistent=False):
             asyncio.run(ensure_topics(settings, (Topics.RAW,)))
             asyncio.run(produce(settings, Topics.RAW, post_messages(posts(args.posts))))
             raw_rate = asyncio.run(consume_rate(settings, args.posts))

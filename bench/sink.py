@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
             worker_stages=("store",),  # the stage measured, alone: the alert engine reads posts.enriched too
         )  # fmt: skip
         bulk_client = connect(f"chdb://{tmp}/bulk-chdb")
-        with EmbeddedStack(settings):
+        with EmbeddedStack(settings, persistent=False):
             asyncio.run(ensure_topics(settings))
             worker = WorkerProcess(settings, Path(tmp) / "worker.log").start()
             try:

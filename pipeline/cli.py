@@ -24,9 +24,9 @@ def cmd_stack(args: argparse.Namespace, settings: Settings) -> None:
     from pipeline.stack import EmbeddedStack, describe
     from pipeline.topics import ensure_topics
 
-    with EmbeddedStack(settings, persistent=args.persist):
+    with EmbeddedStack(settings, persistent=not args.memory) as stack:
         created = asyncio.run(ensure_topics(settings))
-        print(f"embedded stack up: {describe(settings)}; topics created: {created or 'none (already there)'}")
+        print(f"embedded stack up: {describe(settings, stack)}; topics created: {created or 'none (already there)'}")
         print("Ctrl-C stops it.", flush=True)
         wait_for_signal()
 
@@ -46,7 +46,7 @@ def cmd_topics(args: argparse.Namespace, settings: Settings) -> None:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
     from pipeline.demo import run_demo
 
-    run_demo(settings, sample=args.sample, persistent=args.persist, speed=args.speed)
+    run_demo(settings, sample=args.sample, persistent=not args.memory, speed=args.speed)
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> None:
@@ -100,10 +100,28 @@ def parse_options(pairs: list[str]) -> dict:
     return options
 
 
+SECRET_OPTIONS = ("token", "access_token", "bearer_token", "password")
+
+
+def secrets_from_files(options: dict) -> dict:
+    """A secret is never taken from the command line (every user sees it in `ps`): `token=...`
+    is refused, `token_file=PATH` reads it as a string (the connectors also read their env vars)."""
+    for name in SECRET_OPTIONS:
+        if name in options:
+            raise SystemExit(f"option {name}= would show the secret in `ps`: pass {name}_file=PATH or the env var")
+        path = options.pop(f"{name}_file", None)
+        if path is not None:
+            options[name] = Path(str(path)).read_text(encoding="utf-8").strip()
+    return options
+
+
 def cmd_connect(args: argparse.Namespace, settings: Settings) -> None:
     from pipeline.connectors import run_connector
 
-    run_connector(args.connector, settings, **parse_options(args.options))
+    try:
+        run_connector(args.connector, settings, **secrets_from_files(parse_options(args.options)))
+    except ValueError as exc:  # bad configuration, found before anything is served or produced
+        raise SystemExit(f"connect {args.connector}: {exc}") from exc
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> None:
@@ -141,8 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    stack = sub.add_parser("stack", help="run the embedded broker (and S3 with --persist) until Ctrl-C")
-    stack.add_argument("--persist", action="store_true", help="keep topics on disk via a loopback S3 server")
+    stack = sub.add_parser("stack", help="run the embedded broker (on a loopback S3 server: persistent) until Ctrl-C")
+    stack.add_argument("--memory", action="store_true", help="keep topics in memory only (lost when it stops)")
     stack.set_defaults(func=cmd_stack)
 
     sub.add_parser("worker", help="run the faust worker against the configured Kafka/ClickHouse").set_defaults(
@@ -153,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="embedded stack + worker + the bundled sample stream; Ctrl-C stops all")
     run.add_argument("--sample", type=Path, default=None, help="JSONL of raw posts (default: generated sample)")
     run.add_argument("--speed", type=float, default=0.0, help="replay speed-up by post timestamps; 0 = max")
-    run.add_argument("--persist", action="store_true")
+    run.add_argument("--memory", action="store_true", help="broker in memory: every run starts afresh")
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="account analytics: issue shares, top articles, per month, correlation")

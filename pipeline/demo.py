@@ -19,7 +19,7 @@ from pipeline.connectors.files import JsonlFileConnector
 from pipeline.samples.generate import generate
 from pipeline.schemas import Alert, decode
 from pipeline.settings import STAGES, Settings, Topics
-from pipeline.stack import EmbeddedStack
+from pipeline.stack import EmbeddedStack, mask_url
 from pipeline.worker import run_worker
 
 SETTLE_S = 3.0
@@ -55,7 +55,7 @@ def summarise(runtime: Runtime, alerts: list[Alert]) -> str:
     by_path = query(f"SELECT model_path, count() FROM {db}.posts FINAL GROUP BY model_path ORDER BY 2 DESC")
     lines = [
         "",
-        f"== {total} enriched posts in ClickHouse ({settings.resolved_clickhouse_url}, table {db}.posts) ==",
+        f"== {total} enriched posts in ClickHouse ({mask_url(settings.resolved_clickhouse_url)}, table {db}.posts) ==",
         *(f"   {topic:<34} {n:>5} posts, mean sentiment {s:+.2f}" for topic, n, s in by_topic),
         "   model paths: " + ", ".join(f"{p}={n}" for p, n in by_path),
         f"== {len(alerts)} messages on topic {settings.topic(Topics.ALERTS)} ==",

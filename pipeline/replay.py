@@ -17,9 +17,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.connectors.pacing import Pacer
+from pipeline.kafka import create_producer
 from pipeline.settings import Settings, Topics
 from pipeline.topics import ensure_topics
 
@@ -127,7 +128,7 @@ async def replay(
     selected, scanned = await select_range(settings_src, topic, start, end, skew_s=skew_s)
     log.info("replay: %d of %d scanned records in [%s, %s)", len(selected), scanned, start, end)
     await ensure_topics(settings_dst, (topic,))
-    producer = AIOKafkaProducer(**settings_dst.kafka_client_kwargs(), acks="all", enable_idempotence=False, linger_ms=5)
+    producer = create_producer(settings_dst, client_id="pd-replay")
     pacer = Pacer(speed)
     await producer.start()
     try:

@@ -17,21 +17,22 @@ from __future__ import annotations
 import base64
 import enum
 import functools
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import msgspec
-import orjson
 from msgspec import DecodeError, ValidationError
-
-MAX_FUTURE_SKEW = timedelta(days=1)
-"""Posts dated later than now + this are rejected: event time drives the alert windows."""
 
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 """Must carry a zone; the pipeline's own messages are written in UTC."""
-Count = Annotated[int, msgspec.Meta(ge=0)]
+COUNT_MAX = 2**63 - 1
+Count = Annotated[int, msgspec.Meta(ge=0, le=COUNT_MAX)]
+"""An engagement counter: ClickHouse stores it as Nullable(UInt64) and would wrap a larger value
+to a wrong number, so anything beyond int64 (the widest bound msgspec checks) is refused."""
 
 
 class Message(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -50,6 +51,19 @@ M = TypeVar("M", bound=Message)
 @functools.cache
 def _decoder(model: type[M]) -> msgspec.json.Decoder[M]:
     return msgspec.json.Decoder(model)
+
+
+@functools.cache
+def _strict(model: type[M]) -> type[M]:
+    """`model` with its envelope (`schema`, `v`) required: code builds messages without naming
+    them (the defaults), but a message read from a topic must say what it is, or it is refused
+    (``missing_field``) instead of being taken for the current version. A subclass, so the
+    decoded messages are still `model`s and encode the same."""
+    fields = {field.name: field for field in msgspec.structs.fields(model)}
+    if fields["schema"].default is msgspec.NODEFAULT:
+        return model  # a view_of struct: already required
+    namespace = {"__annotations__": {"schema": fields["schema"].type, "v": fields["v"].type}}
+    return type(model)(model.__name__, (model,), namespace, kw_only=True, frozen=True, forbid_unknown_fields=True)
 
 
 def post_key(source: str, post_id: str) -> bytes:
@@ -148,6 +162,44 @@ class Rejection:
 
     reason: Reason
     detail: str
+
+    @classmethod
+    def of_exception(cls, exc: BaseException) -> "Rejection":
+        """A record whose handling raised: ``processing_error`` with the exception and where it
+        was raised (the innermost frames), so the dead letter alone points at the bug."""
+        frames = traceback.extract_tb(exc.__traceback__)[-3:]
+        where = " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames))
+        return cls(reason=Reason.PROCESSING_ERROR, detail=f"{type(exc).__name__}: {exc} [at {where or '?'}]")
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """The event times a stage accepts: from `not_before` to `max_future` past the wall clock.
+
+    Event time drives the alert windows, so a post dated in year 1 or 2099 is refused where it
+    enters instead of making the engine walk centuries of empty windows; the range also stays
+    inside ClickHouse's DateTime64 (1900-2299)."""
+
+    not_before: datetime
+    max_future: timedelta
+
+    def refuse(self, name: str, value: datetime) -> Rejection | None:
+        """Why `value` (an aware datetime) is out of range, or None. Compares without converting
+        zones (a conversion near year 1 or 9999 overflows)."""
+        if value < self.not_before:
+            return Rejection(reason=Reason.INVALID_VALUE, detail=f"{name}: {value.isoformat()} is before {self.not_before.isoformat()}")
+        if value > datetime.now(timezone.utc) + self.max_future:
+            return Rejection(reason=Reason.INVALID_VALUE, detail=f"{name}: {value.isoformat()} is in the future")
+        return None
+
+
+@dataclass(frozen=True)
+class PostLimits:
+    """What `decode_raw_post` accepts (from `Settings.post_limits()`)."""
+
+    max_bytes: int
+    max_text_chars: int
+    created_at: TimeRange
 
 
 class DeadLetter(Message, kw_only=True):
@@ -285,9 +337,9 @@ def _located(message: str) -> str:
 
 def decode_message(data: bytes, model: type[M]) -> M | Rejection:
     """Bytes from a topic -> a validated message of `model` (or of a `view_of` one), or why it is
-    not one (never raises)."""
+    not one (never raises). The envelope (`schema`, `v`) must be in the message."""
     try:
-        return decode(data, model)
+        return _decoder(_strict(model)).decode(data)
     except (DecodeError, UnicodeDecodeError):  # msgspec checks UTF-8 inside strings, JSON around them
         return _rejection(data, model)
 
@@ -301,17 +353,20 @@ def _rejection(data: bytes, model: type[msgspec.Struct]) -> Rejection:
     except UnicodeDecodeError as exc:
         return Rejection(reason=Reason.INVALID_UTF8, detail=str(exc))
     try:
-        obj: Any = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
+        obj: Any = msgspec.json.decode(data)  # integers as integers, however large (orjson makes floats)
+    except DecodeError as exc:
         return Rejection(reason=Reason.NOT_JSON, detail=str(exc))
     if not isinstance(obj, dict):
         return Rejection(reason=Reason.NOT_AN_OBJECT, detail=f"top-level {type(obj).__name__}, expected object")
     schema, version = _envelope(model)
+    for name in ("schema", "v"):
+        if name not in obj:
+            return Rejection(reason=Reason.MISSING_FIELD, detail=f"{name}: the envelope names no {name} (expected {schema} v{version})")
     if obj.get("schema") != schema or obj.get("v") != version:
         detail = f"schema={obj.get('schema')!r} v={obj.get('v')!r}, expected {schema} v{version}"
         return Rejection(reason=Reason.UNKNOWN_SCHEMA, detail=detail)
     try:
-        msgspec.convert(obj, model)
+        msgspec.convert(obj, _strict(model))
     except ValidationError as exc:
         return Rejection(reason=_reason_for(exc), detail=_located(str(exc)))
     return Rejection(reason=Reason.NOT_JSON, detail="not one JSON document the schema accepts")  # e.g. a repeated key
@@ -324,19 +379,19 @@ def _envelope(model: type[msgspec.Struct]) -> tuple[str, int]:
     return get_args(types["schema"])[0], get_args(types["v"])[0]
 
 
-def decode_raw_post(data: bytes, *, max_bytes: int, max_text_chars: int) -> RawPost | Rejection:
+def decode_raw_post(data: bytes, limits: PostLimits) -> RawPost | Rejection:
     """Bytes from `posts.raw` -> a validated post, or the reason it must be dead-lettered."""
-    if len(data) > max_bytes:
-        return Rejection(reason=Reason.TOO_LARGE, detail=f"{len(data)} bytes > limit {max_bytes}")
+    if len(data) > limits.max_bytes:
+        return Rejection(reason=Reason.TOO_LARGE, detail=f"{len(data)} bytes > limit {limits.max_bytes}")
     post = decode_message(data, RawPost)
     if isinstance(post, Rejection):
         return post
+    if (refused := limits.created_at.refuse("created_at", post.created_at)) is not None:
+        return refused  # checked before the conversion below, which overflows near year 1
     if post.created_at.tzinfo is not timezone.utc:  # "+08:00" from a source: UTC from here on
         post = msgspec.structs.replace(post, created_at=post.created_at.astimezone(timezone.utc))
-    if post.created_at > datetime.now(timezone.utc) + MAX_FUTURE_SKEW:
-        return Rejection(reason=Reason.INVALID_VALUE, detail=f"created_at {post.created_at.isoformat()} is in the future")
-    if len(post.text) > max_text_chars:
-        return Rejection(reason=Reason.TEXT_TOO_LONG, detail=f"text has {len(post.text)} chars > limit {max_text_chars}")
+    if len(post.text) > limits.max_text_chars:
+        return Rejection(reason=Reason.TEXT_TOO_LONG, detail=f"text has {len(post.text)} chars > limit {limits.max_text_chars}")
     return post
 
 

@@ -6,11 +6,15 @@ Embedded mode (the default) points at the loopback broker and an in-process chdb
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from pipeline.schemas import PostLimits, TimeRange
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,12 +58,27 @@ class Settings(BaseSettings):
     # --- processing ----------------------------------------------------------------------------
     max_text_chars: int = Field(5000, ge=1, description="Posts with longer text go to the DLQ.")
     max_message_bytes: int = Field(256 * 1024, ge=1024, description="Raw messages over this go to the DLQ.")
+    created_at_not_before: datetime = Field(
+        datetime(1990, 1, 1, tzinfo=timezone.utc),
+        ge=datetime(1900, 1, 1, tzinfo=timezone.utc),
+        description="Posts dated earlier go to the DLQ (invalid_value): event time drives the alert windows.",
+    )
+    created_at_max_future_s: float = Field(
+        86_400.0, ge=0, description="Posts dated later than now + this go to the DLQ (invalid_value)."
+    )
     batch_size: int = Field(
         4096,
         ge=1,
         description="Max posts per enrichment batch (reached under a backlog; a slow stream is cut by BATCH_WITHIN_S).",
     )
     batch_within_s: float = Field(0.2, gt=0, description="Max wait to fill a batch.")
+    store_batch_size: int = Field(
+        20_000, ge=1, description="Max rows per ClickHouse insert of the store stage (few large inserts under load)."
+    )
+    store_within_s: float = Field(0.25, gt=0, description="Max wait to fill a store batch (latency when the stream is slow).")
+    detect_batch_size: int = Field(
+        20_000, ge=1, description="Max posts per alert-engine batch; its snapshot is saved once per batch."
+    )
     enrich_deadline_s: float = Field(
         0.5, gt=0, description="Transformer time budget per batch; the rest of the batch goes to the lexical model."
     )
@@ -92,11 +111,29 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, description="Built-in live dashboard of the worker.")
     broker_session_timeout_s: float = Field(10.0, gt=0, description="Consumer-group session timeout.")
     broker_rebalance_timeout_s: float = Field(10.0, gt=0, description="Consumer-group rebalance timeout.")
+    shutdown_grace_s: float = Field(
+        10.0, gt=0, description="After SIGTERM/SIGINT the worker exits within this, whatever its threads are doing."
+    )
 
     @field_validator("worker_stages", mode="before")
     @classmethod
     def _comma_separated(cls, value):
         return tuple(part.strip() for part in value.split(",") if part.strip()) if isinstance(value, str) else value
+
+    @field_validator("created_at_not_before")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+    def created_at_range(self) -> "TimeRange":
+        from pipeline.schemas import TimeRange
+
+        return TimeRange(self.created_at_not_before, timedelta(seconds=self.created_at_max_future_s))
+
+    def post_limits(self) -> "PostLimits":
+        from pipeline.schemas import PostLimits
+
+        return PostLimits(self.max_message_bytes, self.max_text_chars, self.created_at_range())
 
     @property
     def resolved_clickhouse_url(self) -> str:

@@ -1,4 +1,7 @@
-"""Start and stop the embedded stack: the tansu broker (and, for persistence, a loopback S3 server).
+"""Start and stop the embedded stack: the tansu broker on a loopback S3 server (npm's s3rver, which
+keeps its objects on disk), so topics, committed offsets and the dead-letter topic survive a
+broker restart; `persistent=False` runs tansu on `memory://` (tests and benchmarks that want a
+throwaway broker).
 
 ClickHouse needs no process here: chdb runs inside the worker. Everything listens on loopback.
 Production never uses this module; it points the settings at real Kafka and ClickHouse instead.
@@ -6,11 +9,13 @@ Production never uses this module; it points the settings at real Kafka and Clic
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +26,8 @@ from pipeline.settings import Settings
 S3RVER_VERSION = "3.7.1"
 S3_BUCKET = "tansu"
 S3_CREDENTIALS = "S3RVER"  # s3rver's fixed loopback credentials
+S3RVER_HOME = Path(os.environ.get("S3RVER_HOME", Path.home() / ".cache" / "pd-monitor" / f"s3rver-{S3RVER_VERSION}"))
+"""Installed once per machine (like the models), shared by every data directory."""
 
 
 def tansu_binary() -> Path:
@@ -79,22 +86,40 @@ class ManagedProcess:
             self.process.wait()
 
 
+def install_s3rver(home: Path = S3RVER_HOME, attempts: int = 3) -> Path:
+    """s3rver from the npm registry, installed once into `home` (a lock serialises concurrent
+    first runs; the install goes to a temporary directory renamed into place, so an interrupted
+    one leaves nothing half-done). Returns its executable."""
+    binary = home / "node_modules" / ".bin" / "s3rver"
+    if binary.exists():
+        return binary
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError("the persistent embedded broker needs npm (Node.js) to install s3rver; or use --memory")
+    home.parent.mkdir(parents=True, exist_ok=True)
+    with open(home.parent / f".{home.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if binary.exists():  # another process installed it while this one waited
+            return binary
+        for attempt in range(attempts):
+            staging = Path(tempfile.mkdtemp(prefix=f".{home.name}-", dir=home.parent))
+            result = subprocess.run(
+                [npm, "install", "--prefix", str(staging), "--no-audit", "--no-fund", f"s3rver@{S3RVER_VERSION}"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            if result.returncode == 0:
+                staging.rename(home)
+                return binary
+            shutil.rmtree(staging, ignore_errors=True)
+            time.sleep(2**attempt)
+        raise RuntimeError(f"npm could not install s3rver@{S3RVER_VERSION}: {result.stderr.strip()[-500:]}")
+
+
 def s3rver_process(data_dir: Path, port: int) -> ManagedProcess:
     """npm's s3rver keeps objects on disk, which is what gives the broker persistence here."""
-    prefix = data_dir / "s3rver"
-    binary = prefix / "node_modules" / ".bin" / "s3rver"
-    if not binary.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            raise RuntimeError("persistence needs npm (Node.js) to install s3rver")
-        subprocess.run(
-            [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", f"s3rver@{S3RVER_VERSION}"],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
     storage = data_dir / "s3"
     storage.mkdir(parents=True, exist_ok=True)
-    argv = [str(binary), "-d", str(storage), "-a", "127.0.0.1", "-p", str(port), "--configure-bucket", S3_BUCKET]
+    argv = [str(install_s3rver()), "-d", str(storage), "-a", "127.0.0.1", "-p", str(port), "--configure-bucket", S3_BUCKET]
     return ManagedProcess("s3rver", argv, port, data_dir / "logs" / "s3rver.log")
 
 
@@ -122,12 +147,21 @@ def broker_process(settings: Settings, s3_port: int | None) -> ManagedProcess:
 class EmbeddedStack:
     """The broker (plus S3 when persistent), started and stopped as one unit."""
 
-    def __init__(self, settings: Settings, persistent: bool = False, s3_port: int = 14568):
+    def __init__(self, settings: Settings, persistent: bool = True, s3_port: int | None = None):
+        """`s3_port`: the loopback S3 server's port (default: a free one)."""
         self.settings = settings
         self.processes: list[ManagedProcess] = []
+        self.s3_port = (s3_port or free_port()) if persistent else None
         if persistent:
-            self.processes.append(s3rver_process(settings.data_dir, s3_port))
-        self.processes.append(broker_process(settings, s3_port if persistent else None))
+            self.processes.append(s3rver_process(settings.data_dir, self.s3_port))
+        self.processes.append(broker_process(settings, self.s3_port))
+
+    def restart_broker(self, down_s: float = 0.0) -> None:
+        """Stop the broker, wait `down_s`, start it again on the same storage (fault tests)."""
+        broker = self.processes[-1]
+        broker.stop()
+        time.sleep(down_s)
+        broker.start()
 
     def start(self) -> None:
         try:
@@ -149,6 +183,15 @@ class EmbeddedStack:
         self.stop()
 
 
-def describe(settings: Settings) -> str:
-    parsed = urlparse(settings.resolved_clickhouse_url)
-    return f"broker {settings.kafka_bootstrap_servers} | ClickHouse {parsed.scheme}://{parsed.netloc}{parsed.path}"
+def mask_url(url: str) -> str:
+    """`url` with its password replaced by ***: for every log line and banner."""
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    netloc = f"{parsed.username}:***@{parsed.hostname}" + (f":{parsed.port}" if parsed.port else "")
+    return parsed._replace(netloc=netloc).geturl()
+
+
+def describe(settings: Settings, stack: "EmbeddedStack | None" = None) -> str:
+    storage = "" if stack is None else (" on loopback S3 (persistent)" if stack.s3_port else " in memory")
+    return f"broker {settings.kafka_bootstrap_servers}{storage} | ClickHouse {mask_url(settings.resolved_clickhouse_url)}"

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
+from pipeline.kafka import create_producer
 from pipeline.schemas import EnrichedPost, RawPost
 from pipeline.settings import PROJECT_ROOT, Settings
 from pipeline.stack import wait_for_port
@@ -106,9 +106,7 @@ Message = tuple[bytes | None, bytes] | tuple[bytes | None, bytes, int]
 
 async def produce(settings: Settings, topic: str, messages: Iterable[Message]) -> int:
     """Send the messages to a topic of the namespace and wait until the broker acknowledged all."""
-    producer = AIOKafkaProducer(
-        **settings.kafka_client_kwargs(), acks="all", linger_ms=20, max_batch_size=1 << 20, max_request_size=4 << 20
-    )
+    producer = create_producer(settings, client_id="pd-testing", linger_ms=20)
     await producer.start()
     count = 0
     try:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import sys
+import threading
 from collections.abc import Callable
 
 import faust
@@ -66,6 +70,33 @@ def serve_dashboard(app: faust.App, runtime: Runtime) -> None:
             await runner.cleanup()
 
 
+class Worker(faust.Worker):
+    """faust's worker with a bounded shutdown. The stages' blocking work (models, chdb, the alert
+    engine) runs in executor threads that a signal cannot interrupt, and Python waits for them at
+    exit; so a SIGTERM/SIGINT also arms a watchdog that ends the process `grace_s` later, whatever
+    is still running. Nothing is lost by it: offsets are committed only after a batch's work, so
+    an interrupted batch is read again by the next owner, as after a crash."""
+
+    def __init__(self, *args, grace_s: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.grace_s = grace_s
+
+    def install_signal_handlers(self) -> None:
+        super().install_signal_handlers()
+        for sig, stop in ((signal.SIGTERM, self._on_sigterm), (signal.SIGINT, self._on_sigint)):
+            self.loop.add_signal_handler(sig, self._stop_within_grace, stop)
+
+    def _stop_within_grace(self, stop: Callable[[], None]) -> None:
+        threading.Thread(target=self._exit_after_grace, name="shutdown-watchdog", daemon=True).start()
+        stop()
+
+    def _exit_after_grace(self) -> None:
+        threading.Event().wait(self.grace_s)
+        log.warning("still busy %.0f s after the stop signal: exiting now", self.grace_s)
+        sys.stderr.flush()
+        os._exit(1)
+
+
 def run_worker(
     settings: Settings,
     extra: Callable[[faust.App, Runtime], None] | None = None,
@@ -81,7 +112,7 @@ def run_worker(
         serve_dashboard(app, runtime)
     if extra is not None:
         extra(app, runtime)
-    worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    worker = Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False, grace_s=settings.shutdown_grace_s)
     # faust's terminal spinner sets the root logger to DEBUG so it can spin on every record; aiokafka
     # then formats a debug line per produced message, which costs ~15 % of the event loop
     worker.spinner = None

@@ -2,7 +2,8 @@
 
 A connector only implements `stream(position)`: an async iterator of `Emit`s, each carrying a post
 (or a dead letter) and the position to resume from once it is durable. The base class sends the
-records and saves a position only after the broker has acknowledged every record up to it, so a
+records through an `Outbox` (`pipeline.kafka`) every `checkpoint_interval_s` or `checkpoint_every`
+records, and saves a position only after the broker has acknowledged every record up to it, so a
 crash repeats at most the unacknowledged tail (at-least-once) and never skips anything.
 """
 
@@ -17,12 +18,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from aiokafka import AIOKafkaProducer
-
 from pipeline.connectors import metrics
 from pipeline.connectors.checkpoint import CheckpointStore
 from pipeline.connectors.http import ApiClient, FatalSourceError, jittered
 from pipeline.connectors.ratelimit import TokenBucket
+from pipeline.kafka import Outbox, SharedProducer, count_dead_letters, send_dead_letter
 from pipeline.schemas import DeadLetter, RawPost, Rejection
 from pipeline.settings import Settings, Topics
 
@@ -47,87 +47,65 @@ class Emit:
         return cls(post=parsed, position=position)
 
 
-class KafkaSink:
-    """Plain producer (acks=all, no idempotence: the embedded broker lacks InitProducerId)."""
+class Checkpointer:
+    """Sends a connector's records through an `Outbox` and saves its resume position only after
+    the broker acknowledged every record before it (commit after ack, as the stages do).
 
-    def __init__(self, settings: Settings, client_id: str) -> None:
-        self.raw_topic = settings.topic(Topics.RAW)
-        self.dlq_topic = settings.topic(Topics.DLQ)
-        self._producer = AIOKafkaProducer(
-            **settings.kafka_client_kwargs(),
-            client_id=f"pd-connector-{client_id}",
-            acks="all",
-            enable_idempotence=False,
-            linger_ms=5,
-            max_request_size=max(1024 * 1024, 2 * settings.max_message_bytes),
-        )
-
-    async def __aenter__(self) -> KafkaSink:
-        await self._producer.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._producer.stop()
-
-    async def send_post(self, post: RawPost) -> asyncio.Future:
-        """Queue a post; CreateTime = the post's own time so replays can select by it."""
-        timestamp_ms = int(post.created_at.timestamp() * 1000)
-        return await self._producer.send(self.raw_topic, value=post.encode(), key=post.key, timestamp_ms=timestamp_ms)
-
-    async def send_dead_letter(self, dead_letter: DeadLetter) -> asyncio.Future:
-        return await self._producer.send(self.dlq_topic, value=dead_letter.encode())
-
-
-class _Committer:
-    """Pairs in-flight sends with the position they lead to; `commit` awaits the acks, then saves.
-
-    Records leave the pending list only once acknowledged, so a commit interrupted by
-    cancellation loses nothing; once the broker refuses a record, no later position is ever
-    saved (that would skip the refused record on restart).
+    Once the broker refuses a record, no later position is ever saved (that would skip the
+    refused record on restart): the connector stops, and a restart resends from the last saved
+    position. A commit that is cancelled (SIGTERM) still finishes its delivery and save.
     """
 
-    def __init__(self, name: str, store: CheckpointStore) -> None:
+    def __init__(self, name: str, store: CheckpointStore, outbox: Outbox, settings: Settings) -> None:
         self.name = name
         self.store = store
-        self._pending: list[tuple[asyncio.Future, bool]] = []
+        self.outbox = outbox
+        self.settings = settings
+        self.raw_topic = settings.topic(Topics.RAW)
+        self._posts = 0
+        self._letters: list[DeadLetter] = []
         self._position: Any = None
         self._dirty = False
         self._failure: BaseException | None = None
         self._lock = asyncio.Lock()
 
-    def add(self, future: asyncio.Future | None, is_post: bool, position: Any) -> None:
+    def add(self, emit: Emit) -> None:
         if self._failure is not None:
             raise self._failure
-        if future is not None:
-            self._pending.append((future, is_post))
-        if position is not None:
-            self._position = position
+        if emit.post is not None:  # CreateTime = the post's own time, so replays can select by it
+            self.outbox.send(self.raw_topic, emit.post.key, emit.post.encode(), emit.post.created_at.timestamp())
+            self._posts += 1
+        elif emit.dead_letter is not None:
+            send_dead_letter(self.outbox, self.settings, emit.dead_letter)
+            self._letters.append(emit.dead_letter)
+        if emit.position is not None:
+            self._position = emit.position
             self._dirty = True
-        metrics.CHECKPOINT_LAG.labels(self.name).set(len(self._pending))
+        metrics.CHECKPOINT_LAG.labels(self.name).set(len(self))
 
     def __len__(self) -> int:
-        return len(self._pending)
+        return len(self.outbox)
 
     async def commit(self) -> None:
+        await asyncio.shield(self._commit())
+
+    async def _commit(self) -> None:
         async with self._lock:
             if self._failure is not None:
                 raise self._failure
-            batch, position, dirty = list(self._pending), self._position, self._dirty
-            if batch:
-                await asyncio.wait([future for future, _ in batch])  # unlike gather, never cancels the sends
-            for future, _ in batch:
-                if future.exception() is not None:
-                    self._failure = future.exception()
-                    raise self._failure
-            del self._pending[: len(batch)]
-            posts = sum(1 for _, is_post in batch if is_post)
+            posts, letters, position, dirty = self._posts, self._letters, self._position, self._dirty
+            self._posts, self._letters, self._dirty = 0, [], False
+            try:
+                await self.outbox.delivered()
+            except Exception as exc:
+                self._failure = exc
+                raise
             metrics.POSTS_PRODUCED.labels(self.name).inc(posts)
-            metrics.DEAD_LETTERS.labels(self.name).inc(len(batch) - posts)
+            count_dead_letters(letters)
             if dirty:
                 self.store.save(position)
-                self._dirty = self._position is not position
                 metrics.CHECKPOINT_SAVED.labels(self.name).set(time.time())
-            metrics.CHECKPOINT_LAG.labels(self.name).set(len(self._pending))
+            metrics.CHECKPOINT_LAG.labels(self.name).set(len(self))
 
 
 @dataclass
@@ -148,7 +126,7 @@ class Connector:
         name: str | None = None,
         max_posts_per_s: float | None = None,
         checkpoint_every: int = 500,
-        checkpoint_interval_s: float = 1.0,
+        checkpoint_interval_s: float = 0.05,
     ) -> None:
         self.settings = settings
         self.name = name or self.kind
@@ -161,39 +139,37 @@ class Connector:
         """Items from `position` (None = from the start / now, as the source defines it)."""
         raise NotImplementedError
 
-    async def _commit_periodically(self, committer: _Committer) -> None:
+    async def _commit_periodically(self, checkpointer: Checkpointer) -> None:
         while True:
             await asyncio.sleep(self._checkpoint_interval_s)
-            await committer.commit()
+            await checkpointer.commit()
 
-    async def _send(self, sink: KafkaSink, emit: Emit, stats: RunStats) -> asyncio.Future | None:
+    async def _count(self, emit: Emit, stats: RunStats) -> None:
         if emit.post is not None:
             waited = await self._post_bucket.acquire()
             if waited:
                 metrics.RATE_LIMIT_WAIT.labels(self.name).inc(waited)
             stats.posts += 1
-            return await sink.send_post(emit.post)
-        if emit.dead_letter is not None:
+        elif emit.dead_letter is not None:
             stats.dead_letters += 1
-            return await sink.send_dead_letter(emit.dead_letter)
-        return None
 
     async def run(self) -> RunStats:
         """Produce until the source ends (files, `once` polls) or the task is cancelled."""
         stats = RunStats()
-        committer = _Committer(self.name, self.checkpoints)
-        async with KafkaSink(self.settings, self.name) as sink:
-            ticker = asyncio.create_task(self._commit_periodically(committer))
+        async with SharedProducer(self.settings, client_id=f"pd-connector-{self.name}") as producer:
+            checkpointer = Checkpointer(self.name, self.checkpoints, await producer.outbox(), self.settings)
+            ticker = asyncio.create_task(self._commit_periodically(checkpointer))
             try:
                 async with contextlib.aclosing(self.stream(self.checkpoints.load())) as emits:
                     async for emit in emits:
-                        committer.add(await self._send(sink, emit, stats), emit.post is not None, emit.position)
-                        if len(committer) >= self._checkpoint_every:
-                            await committer.commit()
+                        await self._count(emit, stats)
+                        checkpointer.add(emit)
+                        if len(checkpointer) >= self._checkpoint_every:
+                            await checkpointer.commit()
             finally:
                 ticker.cancel()
                 await asyncio.gather(ticker, return_exceptions=True)
-                await committer.commit()
+                await checkpointer.commit()
         return stats
 
 

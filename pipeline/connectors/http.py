@@ -18,7 +18,7 @@ import aiohttp
 import orjson
 
 from pipeline.connectors import metrics
-from pipeline.connectors.backoff import Backoff, retry_after_seconds
+from pipeline.backoff import Backoff, retry_after_seconds
 from pipeline.connectors.ratelimit import TokenBucket
 
 

@@ -1,11 +1,9 @@
-"""Prometheus metrics of every connector (default registry, label = connector instance name)."""
+"""Prometheus metrics of every connector (default registry, label = connector instance name); their
+dead letters are counted with the stages' in `pd_dlq_total{reason}` (`pipeline.kafka`)."""
 
 from prometheus_client import Counter, Gauge
 
 POSTS_PRODUCED = Counter("pd_connector_posts_produced", "Posts the broker confirmed on the raw topic.", ["connector"])
-DEAD_LETTERS = Counter(
-    "pd_connector_dead_letters", "Malformed source items sent to the dead-letter topic.", ["connector"]
-)
 FETCH_ERRORS = Counter(
     "pd_connector_fetch_errors",
     "Failed source requests, by kind (http_5xx, http_429, timeout, ...).",

@@ -59,12 +59,16 @@ E2E_LATENCY_SECONDS = CountingHistogram(
     "Time from a post's arrival on posts.raw (record timestamp of ingestion) to its ClickHouse insert",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60),
 )
-CONSUMER_LAG = Gauge("pd_consumer_lag", "Highwater minus consumer position", ["topic", "partition"])
+CONSUMER_LAG = Gauge("pd_consumer_lag", "Highwater minus consumer position", ["group", "topic", "partition"])
 MODEL_PATH = Counter("pd_model_path", "Posts enriched per model path", ["path"])
 STAGE_LAST_PROGRESS = Gauge("pd_stage_last_progress_seconds", "Unix time of a stage's last processed batch", ["stage"])
 ALERTS = Counter("pd_alerts", "Alert transitions emitted", ["state"])
 BATCH_RETRIES = Counter("pd_batch_retries", "Batches a stage had to retry after a failure", ["stage"])
 SINK_ROWS = Counter("pd_sink_rows", "Rows inserted into ClickHouse", ["table"])
+TOPIC_RESETS = Counter(
+    "pd_topic_resets", "Partitions found reset under a stage (log behind its position or snapshot)", ["topic", "partition"]
+)
+TOPICS_RECREATED = Counter("pd_topics_recreated", "Topics a worker found missing and created again", ["topic"])
 
 
 def serve(host: str, port: int) -> None:

@@ -14,11 +14,12 @@ from pipeline.testing import WorkerProcess
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory) -> Iterator[str]:
-    """bootstrap address of a tansu broker (memory storage) shared by the session's tests."""
+    """bootstrap address of a tansu broker shared by the session's tests (memory storage: each test has
+    a namespace of its own; the fault suite runs the persistent default on brokers of its own)."""
     port = free_port()
     data_dir = tmp_path_factory.mktemp("stack")
     settings = Settings(kafka_bootstrap_servers=f"127.0.0.1:{port}", data_dir=data_dir)
-    with EmbeddedStack(settings):
+    with EmbeddedStack(settings, persistent=False):
         yield settings.kafka_bootstrap_servers
 
 

@@ -6,7 +6,7 @@ import pytest
 from aiohttp import web
 
 from pipeline.connectors import metrics
-from pipeline.connectors.backoff import Backoff
+from pipeline.backoff import Backoff
 from pipeline.connectors.http import (
     ApiClient,
     FatalSourceError,

@@ -9,7 +9,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from pipeline.connectors.backoff import Backoff, retry_after_seconds
+from pipeline.backoff import Backoff, retry_after_seconds
 from pipeline.connectors.checkpoint import CheckpointStore
 from pipeline.connectors.pacing import Pacer
 from pipeline.connectors.ratelimit import TokenBucket

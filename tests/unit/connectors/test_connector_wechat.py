@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from pipeline.connectors.backoff import Backoff
+from pipeline.backoff import Backoff
 from pipeline.connectors.http import FatalSourceError, RetryPolicy
 from pipeline.connectors.wechat import WechatConnector, article_to_fields
 from tests.unit.connectors.recorded_api import collect, json_reply, recorded_bytes, recorded_json

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 from aiohttp import web
 
-from pipeline.connectors.backoff import Backoff
+from pipeline.backoff import Backoff
 from pipeline.connectors.http import FatalSourceError, RetryPolicy
 from pipeline.connectors.weibo import WeiboConnector, parse_weibo_time, status_to_fields
 from pipeline.schemas import Reason

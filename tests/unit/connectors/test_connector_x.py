@@ -8,7 +8,7 @@ import time
 import pytest
 from aiohttp import web
 
-from pipeline.connectors.backoff import Backoff
+from pipeline.backoff import Backoff
 from pipeline.connectors.http import FatalSourceError, RetryPolicy
 from pipeline.connectors.x import XSearchConnector, XStreamConnector, tweet_to_fields, users_by_id
 from tests.unit.connectors.recorded_api import collect, json_reply, recorded_bytes, recorded_json

@@ -1,4 +1,5 @@
-"""Retry delays: exponential backoff with full jitter, and the source's own "come back at" hints."""
+"""Retry delays, one policy for the whole pipeline: exponential backoff with full jitter (connectors
+retrying a source, batch stages retrying a batch), and a source's own "come back at" hints."""
 
 from __future__ import annotations
 
