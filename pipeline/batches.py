@@ -390,26 +390,26 @@ class StageRunner:
         self._prepare_executor = ThreadPoolExecutor(1, thread_name_prefix=f"{stage.name}-prepare")
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=stage.name)
         self.consumer = BatchConsumer(
-            settings, settings.topic(stage.topic), stage.name, self._handle,
+            settings, settings.topic(stage.topic), stage.name, self.handle_batch,
             max_records=stage.max_records, within_s=stage.within_s,
-            prepare=self._prepare if stage.prepare is not None else None, assignor=assignor,
-            idle=self._idle, covered=stage.covered, on_reset=self._reset, label=stage.label,
+            prepare=self.prepare_batch if stage.prepare is not None else None, assignor=assignor,
+            idle=self.idle_tick, covered=stage.covered, on_reset=self._reset, label=stage.label,
         )  # fmt: skip
 
     async def _in_thread(self, executor: ThreadPoolExecutor, work: Callable, *args) -> Any:
         return await asyncio.get_running_loop().run_in_executor(executor, work, *args)
 
-    async def _prepare(self, records: list[ConsumerRecord]) -> Any:
+    async def prepare_batch(self, records: list[ConsumerRecord]) -> Any:
         return await self._in_thread(self._prepare_executor, self.stage.prepare, records)
 
-    async def _handle(self, prepared: Any) -> None:
+    async def handle_batch(self, prepared: Any) -> None:
         started = time.perf_counter()
         result = await retrying(lambda p: self._in_thread(self._executor, self.stage.process, p), prepared, self.stage.label)
         await self._complete(result)
         metrics.PROCESSING_SECONDS.labels(self.stage.label).observe(time.perf_counter() - started)
         metrics.STAGE_LAST_PROGRESS.labels(self.stage.label).set(time.time())
 
-    async def _idle(self, caught_up: frozenset[int]) -> None:
+    async def idle_tick(self, caught_up: frozenset[int]) -> None:
         result = await self._in_thread(self._executor, self.stage.idle, caught_up)
         if result is not None:
             await self._complete(result)

@@ -24,7 +24,7 @@ def post_from_mapping(fields: Any, settings: Settings) -> RawPost | Rejection:
         data = orjson.dumps(envelope)
     except TypeError as exc:
         return Rejection(reason=Reason.WRONG_TYPE, detail=str(exc))
-    return decode_raw_post(data, max_bytes=settings.max_message_bytes, max_text_chars=settings.max_text_chars)
+    return decode_raw_post(data, settings.post_limits())
 
 
 def post_from_json(data: bytes, settings: Settings) -> RawPost | Rejection:

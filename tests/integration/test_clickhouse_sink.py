@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
-from pipeline.schemas import Alert, AlertState, EnrichedPost, PostMetrics, StoryDetails, decode
+from pipeline.schemas import Alert, AlertState, EnrichedPost, StoryDetails, decode
+from tests.factories import enriched_post
 from pipeline.sinks.clickhouse import ClickHouseSink, load_migrations, migrate
 
 pytestmark = pytest.mark.integration
@@ -18,14 +19,11 @@ T0 = datetime(2015, 2, 8, tzinfo=timezone.utc)
 
 
 def post(i: int, sentiment: float = 0.0, processed_at: datetime = T0) -> EnrichedPost:
-    return EnrichedPost(
-        id=f"p{i}", source="weibo", account="acct", author=None, title=None, url=None,
-        created_at=T0 + timedelta(minutes=i), text=f"text {i}", text_norm=f"text {i}", lang="zh", urls=[],
-        mentions=[], hashtags=[], countries=["CN", "HK"], organisations=[], content_hash=f"h{i}", is_repost=False,
-        repost_of=None, topic="political_affairs", secondary_topic="external_relations", topic_score=0.9,
-        sentiment_score=sentiment, sentiment_label="neutral", model_path="lexical", metrics=PostMetrics(pageviews=i),
-        received_at=processed_at, processed_at=processed_at,
-    )  # fmt: skip
+    return enriched_post(
+        f"p{i}", T0 + timedelta(minutes=i), source="weibo", account="acct", title=None, text=f"text {i}",
+        text_norm=f"text {i}", countries=["CN", "HK"], content_hash=f"h{i}", sentiment_score=sentiment,
+        model_path="lexical", pageviews=i, received_at=processed_at, processed_at=processed_at,
+    )
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from pipeline.schemas import Alert, AlertState, EnrichedPost, PostMetrics, SamplePost
+from pipeline.schemas import Alert, AlertState, EnrichedPost, SamplePost
+from tests.factories import enriched_post
 
 DB = "pd"
 TOPICS = ("political_affairs", "economic_trade_cooperation", "cultural_exchanges", "science_technology", "other")
@@ -29,16 +30,13 @@ def make_post(
     score = round(rng.uniform(-1, 1), 3) if score is None else score
     label = "negative" if score < -0.2 else "positive" if score > 0.2 else "neutral"
     text = text or f"{rng.choice(TEXTS)} #{number}"
-    return EnrichedPost(
-        id=f"p{number}", source=rng.choice(("weibo", "wechat", "x", "rss")), account=rng.choice(("embassy", "mfa", "")),
-        author=None, title=None, url=f"https://example.org/post/{number}", created_at=created_at, text=text,
-        text_norm=text.lower(), lang="zh", urls=[], mentions=[], hashtags=[],
-        countries=rng.sample(COUNTRIES, rng.randint(0, 2)), organisations=[], content_hash=f"h{number}",
-        is_repost=False, repost_of=None, topic=rng.choice(TOPICS), secondary_topic="general", topic_score=0.8,
-        sentiment_score=score, sentiment_label=label,
-        model_path=rng.choices(("transformer", "lexical", "cache"), (8, 2, 1))[0],
-        metrics=PostMetrics(pageviews=rng.randint(0, 5000)), received_at=created_at + timedelta(seconds=1),
-        processed_at=created_at + timedelta(seconds=3),
+    return enriched_post(
+        f"p{number}", created_at, source=rng.choice(("weibo", "wechat", "x", "rss")),
+        account=rng.choice(("embassy", "mfa", "")), title=None, url=f"https://example.org/post/{number}", text=text,
+        text_norm=text.lower(), countries=rng.sample(COUNTRIES, rng.randint(0, 2)), content_hash=f"h{number}",
+        topic=rng.choice(TOPICS), secondary_topic="general", topic_score=0.8, sentiment_score=score,
+        sentiment_label=label, model_path=rng.choices(("transformer", "lexical", "cache"), (8, 2, 1))[0],
+        pageviews=rng.randint(0, 5000), processed_at=created_at + timedelta(seconds=3),
     )  # fmt: skip
 
 

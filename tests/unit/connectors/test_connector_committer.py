@@ -3,11 +3,41 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 
 import pytest
 
-from pipeline.connectors.base import _Committer
+from pipeline.connectors.base import Checkpointer, Emit
 from pipeline.connectors.checkpoint import CheckpointStore
+from pipeline.schemas import DeadLetter, RawPost, Reason, Rejection
+from pipeline.settings import Settings
+
+
+class Outbox:
+    """Queues like `pipeline.kafka.Outbox`; each `delivered()` waits for the test to acknowledge it."""
+
+    def __init__(self):
+        self.queued: list[tuple] = []
+        self.acks: asyncio.Queue[BaseException | None] = asyncio.Queue()
+        self.sent: list[list[tuple]] = []
+
+    def send(self, topic, key, value, timestamp_s=None, partition=None, headers=()):
+        self.queued.append((topic, key))
+
+    def __len__(self):
+        return len(self.queued)
+
+    async def delivered(self):
+        batch, self.queued = self.queued, []
+        failure = await self.acks.get()
+        if failure is not None:
+            raise failure
+        self.sent.append(batch)
+
+
+def post(i: int) -> Emit:
+    raw = RawPost(id=str(i), source="x", text="t", created_at=datetime(2015, 2, 8, tzinfo=timezone.utc))
+    return Emit(post=raw, position={"line": i})
 
 
 @pytest.fixture
@@ -16,57 +46,54 @@ def store(tmp_path) -> CheckpointStore:
 
 
 async def test_position_waits_for_the_acknowledgement_of_every_earlier_record(store):
-    committer = _Committer("t", store)
-    loop = asyncio.get_running_loop()
-    first, second = loop.create_future(), loop.create_future()
-    committer.add(first, True, {"line": 1})
-    committer.add(second, True, {"line": 2})
-    commit = asyncio.create_task(committer.commit())
-    second.set_result(None)
+    outbox = Outbox()
+    checkpointer = Checkpointer("t", store, outbox, Settings())
+    checkpointer.add(post(1))
+    checkpointer.add(post(2))
+    commit = asyncio.create_task(checkpointer.commit())
     await asyncio.sleep(0.01)
-    assert not commit.done() and store.load() is None  # line 1 not acknowledged yet
-    first.set_result(None)
+    assert not commit.done() and store.load() is None  # not acknowledged yet
+    outbox.acks.put_nowait(None)
     await commit
     assert store.load() == {"line": 2}
-    assert len(committer) == 0
+    assert [key for _, key in outbox.sent[0]] == [b"x:1", b"x:2"]
 
 
 async def test_a_refused_record_blocks_every_later_checkpoint(store):
-    committer = _Committer("t", store)
-    loop = asyncio.get_running_loop()
-    ok, refused = loop.create_future(), loop.create_future()
-    committer.add(ok, True, {"line": 1})
-    committer.add(refused, True, {"line": 2})
-    ok.set_result(None)
-    refused.set_exception(RuntimeError("broker said no"))
+    outbox = Outbox()
+    checkpointer = Checkpointer("t", store, outbox, Settings())
+    checkpointer.add(post(1))
+    outbox.acks.put_nowait(RuntimeError("broker said no"))
     with pytest.raises(RuntimeError):
-        await committer.commit()
-    later = loop.create_future()
-    later.set_result(None)
+        await checkpointer.commit()
     with pytest.raises(RuntimeError):
-        committer.add(later, True, {"line": 3})
+        checkpointer.add(post(2))
     with pytest.raises(RuntimeError):
-        await committer.commit()
+        await checkpointer.commit()
     assert store.load() is None
 
 
-async def test_cancelling_a_commit_keeps_the_unacknowledged_records_pending(store):
-    committer = _Committer("t", store)
-    pending = asyncio.get_running_loop().create_future()
-    committer.add(pending, True, {"line": 1})
-    commit = asyncio.create_task(committer.commit())
+async def test_a_cancelled_commit_still_finishes_its_delivery_and_save(store):
+    outbox = Outbox()
+    checkpointer = Checkpointer("t", store, outbox, Settings())
+    checkpointer.add(post(1))
+    commit = asyncio.create_task(checkpointer.commit())
     await asyncio.sleep(0.01)
-    commit.cancel()
+    commit.cancel()  # SIGTERM while the broker has not answered yet
     await asyncio.gather(commit, return_exceptions=True)
-    assert not pending.cancelled()  # the send itself is not abandoned
-    assert len(committer) == 1 and store.load() is None
-    pending.set_result(None)
-    await committer.commit()
+    outbox.acks.put_nowait(None)
+    outbox.acks.put_nowait(None)
+    await checkpointer.commit()  # the connector's last commit waits for the one in flight
     assert store.load() == {"line": 1}
 
 
-async def test_a_bare_position_update_is_saved_without_records(store):
-    committer = _Committer("t", store)
-    committer.add(None, False, {"feeds": {"u": {"etag": '"v2"'}}})
-    await committer.commit()
+async def test_dead_letters_share_the_stages_key_and_a_bare_position_is_saved(store):
+    outbox = Outbox()
+    checkpointer = Checkpointer("t", store, outbox, Settings())
+    letter = DeadLetter.of(Rejection(Reason.NOT_JSON, "bad"), b"{", "feed.jsonl", -1, 7)
+    checkpointer.add(Emit(dead_letter=letter, position={"line": 7}))
+    checkpointer.add(Emit(position={"feeds": {"u": {"etag": '"v2"'}}}))
+    outbox.acks.put_nowait(None)
+    await checkpointer.commit()
+    assert outbox.sent == [[("posts.dlq", b"feed.jsonl:-1:7")]]
     assert store.load() == {"feeds": {"u": {"etag": '"v2"'}}}

@@ -1,4 +1,4 @@
-"""The enrich agent's per-batch work, without a broker: validation, duplicates, reposts, fallback."""
+"""The enrich stage's per-batch work, without a broker: validation, duplicates, reposts, fallback."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ ORIGINAL = "香港 光复屯门 示威者 围堵 内地游客 骂他们是蝗虫
 
 
 def test_posts_are_normalised_and_enriched(stage):
-    out = stage.process([record(post("1", "香港遊客 內地 抗議 #光復屯門# http://t.cn/x @記者"), 0)])
+    out = stage.enrich([record(post("1", "香港遊客 內地 抗議 #光復屯門# http://t.cn/x @記者"), 0)])
     (enriched,) = out.enriched
     assert enriched.text.startswith("香港遊客") and "香港游客" in enriched.text_norm  # original kept, matched simplified
     assert enriched.lang == "zh" and "HK" in enriched.countries
@@ -56,7 +56,7 @@ def test_posts_are_normalised_and_enriched(stage):
 
 
 def test_a_repost_reuses_the_result_without_a_second_inference(stage):
-    out = stage.process(
+    out = stage.enrich(
         [record(post("1", ORIGINAL), 0), record(post("2", f"转发微博 //@路人甲: {ORIGINAL}"), 1)]
     )
     first, repost = out.enriched
@@ -64,13 +64,13 @@ def test_a_repost_reuses_the_result_without_a_second_inference(stage):
     assert (repost.topic, repost.sentiment_score) == (first.topic, first.sentiment_score)
     assert len(stage.analyser.enricher.seen) == 1
 
-    later = stage.process([record(post("3", ORIGINAL + "!!"), 2)])  # near-duplicate in a later batch
+    later = stage.enrich([record(post("3", ORIGINAL + "!!"), 2)])  # near-duplicate in a later batch
     assert later.enriched[0].repost_of == "1" and later.enriched[0].model_path == "cache"
     assert len(stage.analyser.enricher.seen) == 1
 
 
 def test_a_near_duplicate_is_marked_but_scored_on_its_own_text(stage):
-    out = stage.process([record(post("1", ORIGINAL), 0), record(post("2", ORIGINAL + " 太丢人了，强烈谴责"), 1)])
+    out = stage.enrich([record(post("1", ORIGINAL), 0), record(post("2", ORIGINAL + " 太丢人了，强烈谴责"), 1)])
     first, near = out.enriched
     assert near.is_repost and near.repost_of == "1" and near.model_path == "lexical"
     assert len(stage.analyser.enricher.seen) == 2
@@ -86,7 +86,7 @@ def test_scores_do_not_depend_on_the_order_partitions_are_read_in():
         stage = EnrichStage(Settings(), ContentAnalyser(Settings(), LexicalEnricher.load()))
         out = {}
         for start in range(0, len(order), 256):
-            for post in stage.process([records[i] for i in order[start : start + 256]]).enriched:
+            for post in stage.enrich([records[i] for i in order[start : start + 256]]).enriched:
                 out[post.id] = (post.topic, post.secondary_topic, post.sentiment_score, post.sentiment_label)
         return out
 
@@ -96,16 +96,41 @@ def test_scores_do_not_depend_on_the_order_partitions_are_read_in():
 
 
 def test_duplicate_id_is_dead_lettered_but_redelivery_is_processed(stage):
-    first = stage.process([record(post("7", "Russia China energy deal signed"), 5)])
+    first = stage.enrich([record(post("7", "Russia China energy deal signed"), 5)])
     assert len(first.enriched) == 1
-    redelivered = stage.process([record(post("7", "Russia China energy deal signed"), 5)])  # same offset
+    redelivered = stage.enrich([record(post("7", "Russia China energy deal signed"), 5)])  # same offset
     assert len(redelivered.enriched) == 1 and not redelivered.dead
-    duplicate = stage.process([record(post("7", "another message reusing the id"), 9)])
+    duplicate = stage.enrich([record(post("7", "another message reusing the id"), 9)])
     assert not duplicate.enriched
     assert duplicate.dead[0].reason is Reason.DUPLICATE_ID and duplicate.dead[0].offset == 9
 
 
 def test_bad_records_do_not_stop_the_good_ones(stage):
-    out = stage.process([record(b"nope", 0), record(post("8", "x" * 301), 1), record(post("9", "中俄友好合作"), 2)])
+    out = stage.enrich([record(b"nope", 0), record(post("8", "x" * 301), 1), record(post("9", "中俄友好合作"), 2)])
     assert [d.reason for d in out.dead] == [Reason.NOT_JSON, Reason.TEXT_TOO_LONG]
     assert [p.id for p in out.enriched] == ["9"]
+
+
+def test_a_post_the_model_fails_on_costs_that_post_only(stage, monkeypatch):
+    classify = stage.analyser.classify
+
+    def fragile(readings, deadline_s):
+        if any("poison" in r.post.text for r in readings):
+            raise IndexError("tokenizer bug")
+        return classify(readings, deadline_s)
+
+    monkeypatch.setattr(stage.analyser, "classify", fragile)
+    out = stage.enrich([record(post(str(i), "poison" if i == 5 else f"中俄友好合作 {i}"), i) for i in range(8)])
+    assert [p.id for p in out.enriched] == [str(i) for i in range(8) if i != 5]
+    assert [(d.reason, d.offset) for d in out.dead] == [(Reason.PROCESSING_ERROR, 5)]
+    assert "IndexError: tokenizer bug" in out.dead[0].detail and "test_enrich_stage.py" in out.dead[0].detail
+
+
+@pytest.mark.parametrize(
+    "created_at", ["0001-01-01T00:00:00+08:00", "1800-01-01T00:00:00Z", "9999-12-31T23:59:59-05:00"]
+)
+def test_a_date_outside_the_range_is_dead_lettered_not_raised(stage, created_at):
+    value = post("1", "中俄友好合作").encode().replace(b'"2015-02-08T10:00:00Z"', f'"{created_at}"'.encode())
+    out = stage.enrich([record(value, 0), record(post("2", "中俄友好合作"), 1)])
+    assert [(d.reason, d.offset) for d in out.dead] == [(Reason.INVALID_VALUE, 0)]
+    assert [p.id for p in out.enriched] == ["2"]

@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-import orjson
+import msgspec
 import pytest
 
-from pipeline.schemas import Alert, AlertState, DeadLetter, RawPost, Reason, Rejection, decode, decode_raw_post
 
-LIMITS = dict(max_bytes=4096, max_text_chars=100)
+from pipeline.schemas import (
+    Alert,
+    AlertState,
+    DeadLetter,
+    PostLimits,
+    RawPost,
+    Reason,
+    Rejection,
+    TimeRange,
+    decode,
+    decode_raw_post,
+)
+
+LIMITS = PostLimits(4096, 100, TimeRange(datetime(1990, 1, 1, tzinfo=timezone.utc), timedelta(days=1)))
 
 
 def raw(**fields) -> bytes:
     post = {"schema": "raw_post", "v": 1, "id": "42", "source": "weibo", "text": "中俄友好",
             "created_at": "2015-02-08T18:00:00+08:00"}  # fmt: skip
     post.update(fields)
-    return orjson.dumps({k: v for k, v in post.items() if v is not ...})
+    return msgspec.json.encode({k: v for k, v in post.items() if v is not ...})  # integers of any size
 
 
 def test_valid_post_is_decoded_with_time_in_utc():
-    post = decode_raw_post(raw(metrics={"pageviews": 5457, "looking_at": 144}), **LIMITS)
+    post = decode_raw_post(raw(metrics={"pageviews": 5457, "looking_at": 144}), LIMITS)
     assert isinstance(post, RawPost)
     assert post.created_at == datetime(2015, 2, 8, 10, tzinfo=timezone.utc)
     assert b'"created_at":"2015-02-08T10:00:00Z"' in post.encode()  # the same instant, written in UTC
@@ -29,8 +41,8 @@ def test_valid_post_is_decoded_with_time_in_utc():
 
 
 def test_encode_decode_round_trip():
-    post = decode_raw_post(raw(), **LIMITS)
-    assert decode_raw_post(post.encode(), **LIMITS) == post
+    post = decode_raw_post(raw(), LIMITS)
+    assert decode_raw_post(post.encode(), LIMITS) == post
 
 
 @pytest.mark.parametrize(
@@ -50,10 +62,17 @@ def test_encode_decode_round_trip():
         (raw(metrics={"likes": -1}), Reason.INVALID_VALUE),
         (raw(source="Weibo!"), Reason.INVALID_VALUE),
         (raw(text="长" * 101), Reason.TEXT_TOO_LONG),
+        (raw(schema=...), Reason.MISSING_FIELD),
+        (raw(v=...), Reason.MISSING_FIELD),
+        (raw(metrics={"likes": 2**67}), Reason.INVALID_VALUE),
+        (raw(metrics={"pageviews": 2**63}), Reason.INVALID_VALUE),
+        (raw(created_at="0001-01-01T00:00:00+08:00"), Reason.INVALID_VALUE),
+        (raw(created_at="1800-01-01T00:00:00Z"), Reason.INVALID_VALUE),
+        (raw(created_at="9999-12-31T23:59:59-05:00"), Reason.INVALID_VALUE),
     ],
 )
 def test_each_bad_input_has_its_reason(data, reason):
-    result = decode_raw_post(data, **LIMITS)
+    result = decode_raw_post(data, LIMITS)
     assert isinstance(result, Rejection)
     assert result.reason is reason
     assert result.detail
@@ -83,6 +102,17 @@ def test_alert_from_engine_payload():
 
 def test_post_dated_in_the_future_is_rejected():
     """Event time drives the alert windows; a clock-broken source must not drag them years ahead."""
-    result = decode_raw_post(raw(created_at="2099-01-01T00:00:00Z"), **LIMITS)
+    result = decode_raw_post(raw(created_at="2099-01-01T00:00:00Z"), LIMITS)
     assert isinstance(result, Rejection) and result.reason is Reason.INVALID_VALUE
     assert "future" in result.detail
+
+
+def test_the_largest_count_clickhouse_is_given_is_accepted():
+    post = decode_raw_post(raw(metrics={"likes": 2**63 - 1}), LIMITS)
+    assert isinstance(post, RawPost) and post.metrics.likes == 2**63 - 1
+
+
+def test_a_message_without_its_envelope_is_refused_not_taken_for_the_current_version():
+    result = decode_raw_post(raw(schema=..., v=...), LIMITS)
+    assert isinstance(result, Rejection) and result.reason is Reason.MISSING_FIELD
+    assert result.detail.startswith("schema")

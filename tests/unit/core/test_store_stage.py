@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import msgspec
 import orjson
 import pytest
 
-from pipeline.schemas import EnrichedPost, PostMetrics, Reason
+from pipeline.schemas import EnrichedPost, Reason, TimeRange
+from tests.factories import enriched_post
 from pipeline.sinks import DataRejected
 from pipeline.stages import RawRecord, StoreStage
 
@@ -15,13 +17,7 @@ T0 = datetime(2015, 2, 8, tzinfo=timezone.utc)
 
 
 def post(i: int) -> EnrichedPost:
-    return EnrichedPost(
-        id=f"p{i}", source="weibo", account=None, author=None, title=None, url=None, created_at=T0, text="t",
-        text_norm="t", lang="zh", urls=[], mentions=[], hashtags=[], countries=[], organisations=[],
-        content_hash=f"h{i}", is_repost=False, repost_of=None, topic="other", secondary_topic="holiday_greetings",
-        topic_score=0.5, sentiment_score=0.0, sentiment_label="neutral", model_path="lexical",
-        metrics=PostMetrics(), received_at=T0 + timedelta(seconds=i), processed_at=T0,
-    )  # fmt: skip
+    return enriched_post(f"p{i}", T0, source="weibo", received_at=T0 + timedelta(seconds=i), processed_at=T0)
 
 
 def records(values: list[bytes]) -> list[RawRecord]:
@@ -46,18 +42,22 @@ class Store:
         return len(messages)
 
 
+RANGE = TimeRange(datetime(1990, 1, 1, tzinfo=timezone.utc), timedelta(days=1))
+
+
 def process(store: Store, values: list[bytes]):
     """Check then insert, as the worker does (there the next batch is checked during the insert)."""
-    stage = StoreStage(store)
+    stage = StoreStage(store, RANGE)
     return stage.insert(stage.check(records(values)))
 
 
 def test_messages_with_the_right_envelope_are_stored_as_they_are():
     values = [post(i).encode() for i in range(3)]
     store = Store()
-    checked = StoreStage.check(records(values))
+    stage = StoreStage(store, RANGE)
+    checked = stage.check(records(values))
     assert checked.received_at == [T0 + timedelta(seconds=i) for i in range(3)]
-    out = StoreStage(store).insert(checked)
+    out = stage.insert(checked)
     assert store.stored == values and store.inserts == 1
     assert out.stored == 3 and out.dead == []
 
@@ -68,7 +68,7 @@ DROP = object()
 def bad(**changes) -> bytes:
     """post(1)'s message with fields changed (or dropped)."""
     fields = {**orjson.loads(post(1).encode()), **changes}
-    return orjson.dumps({k: v for k, v in fields.items() if v is not DROP})
+    return msgspec.json.encode({k: v for k, v in fields.items() if v is not DROP})  # integers of any size
 
 
 @pytest.mark.parametrize(
@@ -85,9 +85,14 @@ def bad(**changes) -> bytes:
         (bad(received_at=5), Reason.WRONG_TYPE),
         (bad(sentiment_score="high"), Reason.WRONG_TYPE),
         (bad(sentiment_label="angry"), Reason.INVALID_VALUE),
+        (bad(schema=DROP), Reason.MISSING_FIELD),
+        (bad(created_at="0001-01-01T00:00:00+08:00"), Reason.INVALID_VALUE),
+        (bad(created_at="1800-01-01T00:00:00Z"), Reason.INVALID_VALUE),
+        (bad(metrics={"likes": 2**63}), Reason.INVALID_VALUE),
     ],
     ids=["not-json", "array", "version-2", "other-schema", "missing-field", "unknown-field", "unknown-metric",
-         "metrics-not-object", "bad-timestamp", "score-not-a-number", "unknown-label"],  # fmt: skip
+         "metrics-not-object", "bad-timestamp", "score-not-a-number", "unknown-label", "no-schema", "year-1",
+         "year-1800", "count-beyond-int64"],  # fmt: skip
 )
 def test_a_wrong_envelope_is_dead_lettered_with_its_bytes_and_the_rest_stored(value, reason):
     store = Store()
