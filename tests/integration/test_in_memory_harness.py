@@ -11,6 +11,7 @@ import pytest
 
 from pipeline.alerting.watches import load_watches
 from pipeline.analysis import ContentAnalyser
+from pipeline.backoff import Backoff
 from pipeline.harness import Harness
 from pipeline.models.enricher import LexicalEnricher
 from pipeline.samples.generate import generate
@@ -66,7 +67,8 @@ def test_the_bundled_sample_runs_through_every_stage_without_a_broker(sink):
     assert len(enriched) == SAMPLE and all(raw_partition[r.key] == r.partition for r in enriched)  # co-partitioned
 
     letters = [decode(r.value, DeadLetter) for r in run.records(Topics.DLQ)]
-    assert Counter(letter.reason.value for letter in letters) == Counter(POISON)
+    assert Counter(letter.reason.value for letter in letters) == Counter(POISON.keys())
+    assert {letter.reason.value: letter.original for letter in letters} == POISON
     assert {r.key for r in run.records(Topics.DLQ)} == {f"{l.topic}:{l.partition}:{l.offset}".encode() for l in letters}
 
     alerts = [decode(r.value, Alert) for r in run.records(Topics.ALERTS)]
@@ -96,7 +98,7 @@ class FlakyAlertStore:
 
 
 def test_alerts_survive_a_failed_delivery_and_a_failed_insert_exactly_once(sink, monkeypatch):
-    monkeypatch.setattr("pipeline.batches.RETRY_BACKOFF.cap_s", 0.01)  # retry at once
+    monkeypatch.setattr("pipeline.batches.RETRY_BACKOFF", Backoff(base_s=0.001, cap_s=0.01))  # retry at once
     messages = post_messages(list(generate(seed=7, count=SAMPLE)))
 
     undisturbed = harness(sink)

@@ -8,7 +8,7 @@ from collections import defaultdict
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from pipeline.batches import Outbox
+from pipeline.kafka import Outbox
 from pipeline.settings import Topics
 from pipeline.testing import produce
 from pipeline.topics import ensure_topics
