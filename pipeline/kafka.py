@@ -70,7 +70,7 @@ class Outbox:
     ) -> None:
         """Queue a message (full topic name); `headers` are Kafka record headers (name, bytes)."""
         timestamp_ms = None if timestamp_s is None else int(timestamp_s * 1000)
-        self._messages.setdefault(topic, []).append((key, value, timestamp_ms, partition, headers))
+        self._messages.setdefault(topic, []).append((key, value, timestamp_ms, partition, list(headers)))
 
     def __len__(self) -> int:
         return sum(len(items) for items in self._messages.values())

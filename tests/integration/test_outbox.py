@@ -95,3 +95,25 @@ def test_a_partition_given_by_the_caller_is_kept_in_send_order(make_settings):
     for record in records:
         by_partition[record.partition].append(record.value)
     assert dict(by_partition) == {p: [v for _, v, q in sent if q == p] for p in range(4)}
+
+
+def test_record_headers_reach_the_consumer(make_settings):
+    """Alerts may carry CloudEvents attributes as Kafka headers: the outbox passes them through."""
+    settings = make_settings(topic_partitions=2)
+    asyncio.run(ensure_topics(settings, (Topics.ALERTS,)))
+    headers = [("ce_specversion", b"1.0"), ("ce_type", b"org.pd-monitor.alert")]
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(**settings.kafka_client_kwargs(), acks="all")
+        await producer.start()
+        try:
+            outbox = Outbox(producer)
+            outbox.send(settings.topic(Topics.ALERTS), b"a1", b"{}", headers=headers)
+            outbox.send(settings.topic(Topics.ALERTS), b"a2", b"{}")
+            await outbox.delivered()
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+    records = {r.key: r for r in asyncio.run(read_topic(settings, Topics.ALERTS, expected=2))}
+    assert list(records[b"a1"].headers) == headers and not records[b"a2"].headers
