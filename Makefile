@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install system-deps models run test test-unit eval bench bench-alerts stack worker clean
+.PHONY: install system-deps models run test test-unit test-faults eval bench bench-alerts stack worker clean
 
 # Python environment, pinned in pyproject.toml (torch 2.13.0 resolves to the CPU wheel on disk).
 $(VENV)/.installed: pyproject.toml
@@ -41,6 +41,10 @@ test: install models system-deps
 
 test-unit: install
 	$(PY) -m pytest tests/unit
+
+# Poison records, SIGKILLed workers, a broker restart, a pause, a failed alert delivery (also in `make test`).
+test-faults: install
+	$(PY) -m pytest tests/faults
 
 eval: install models
 	$(PY) -m pipeline.models.evaluate

@@ -214,7 +214,8 @@ class BatchConsumer:
         ahead: asyncio.Future | None = None
         try:
             while True:
-                batch, generation, prepared = await (ahead if ahead is not None else self._take_prepared())
+                taking, ahead = (ahead if ahead is not None else self._take_prepared()), None
+                batch, generation, prepared = await taking
                 if not batch:
                     async with self.in_flight:
                         await self._idle_tick()

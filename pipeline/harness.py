@@ -158,3 +158,26 @@ class Harness:
         everything = frozenset(range(self.settings.topic_partitions))
         for runner in self.runners:
             await runner.idle_tick(everything)
+
+
+class MemoryStore:
+    """The store and detect stages' ClickHouse calls, in memory (a reference run needs no chdb)."""
+
+    def __init__(self):
+        self.posts: list[bytes] = []
+        self.alerts: list = []
+        self.snapshots: dict[str, tuple[int, bytes]] = {}
+
+    def insert_encoded_posts(self, messages: Sequence[bytes]) -> int:
+        self.posts.extend(messages)
+        return len(messages)
+
+    def insert_alerts(self, alerts: Sequence) -> int:
+        self.alerts.extend(alerts)
+        return len(alerts)
+
+    def load_alert_state(self, namespace: str) -> tuple[int, bytes] | None:
+        return self.snapshots.get(namespace)
+
+    def save_alert_state(self, namespace: str, offset: int, state: bytes) -> None:
+        self.snapshots[namespace] = (offset, state)
