@@ -28,7 +28,7 @@ from pipeline.stages import AlertStage, EnrichStage, RawRecord, StoreStage
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES, BATCH = 250, 48  # >= 10,000 messages
+EXAMPLES, BATCH = 120, 100  # >= 10,000 messages (+ a redelivered-looking copy per batch)
 OUTCOMES: Counter[str] = Counter()
 SETTINGS = Settings(max_text_chars=300, max_message_bytes=4096)
 ZONES = st.sampled_from([timezone.utc, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5)),
@@ -43,28 +43,34 @@ TIMES = st.one_of(
 COUNTS = st.one_of(
     st.integers(0, 10**6), st.integers(-(2**70), 2**70), st.none(), st.floats(allow_nan=False), st.text(max_size=4)
 )
-TEXTS = st.one_of(st.text(max_size=80), st.sampled_from(["香港 内地游客 冲突 #光复屯门#", "Russia China energy deal", "x" * 301]))
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=10))
 JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
 MISSING = object()
 
-
-def field(valid, invalid=SCALARS):
-    """Mostly a valid value, sometimes anything, sometimes absent."""
-    return st.one_of(valid, valid, valid, invalid, st.just(MISSING))
-
-
-POST = st.fixed_dictionaries({
-    "schema": field(st.just("raw_post"), st.sampled_from(["tweet", "enriched_post", ""])),
-    "v": field(st.just(1), st.sampled_from([0, 2, "1", 1.0])),
-    "id": field(st.text(min_size=1, max_size=20)),
-    "source": field(st.sampled_from(["weibo", "x", "wechat", "rss"]), st.text(max_size=40)),
-    "text": field(TEXTS),
-    "created_at": field(TIMES),
-    "lang": field(st.sampled_from(["zh", "en", "ru", None])),
-    "metrics": field(st.fixed_dictionaries({}, optional={"likes": COUNTS, "pageviews": COUNTS, "views": COUNTS})),
-    "colour": st.just(MISSING) | st.just(MISSING) | st.just(MISSING) | JSON,
+VALID = st.fixed_dictionaries({
+    "schema": st.just("raw_post"),
+    "v": st.just(1),
+    "id": st.uuids().map(str),
+    "source": st.sampled_from(["weibo", "x", "wechat", "rss"]),
+    "text": st.one_of(st.text(max_size=80), st.sampled_from(["香港 内地游客 冲突 #光复屯门#", "Russia China energy deal"])),
+    "created_at": RECENT.map(datetime.isoformat),
+    "lang": st.sampled_from(["zh", "en", "ru", None]),
+    "metrics": st.fixed_dictionaries({}, optional={"likes": st.integers(0, 10**6), "pageviews": st.integers(0, 2**63 - 1)}),
 })  # fmt: skip
+BROKEN = st.one_of(  # (field, what replaces it): a wrong value, an extreme one, or nothing at all
+    st.tuples(st.sampled_from(["schema", "v", "id", "source", "text", "created_at", "lang", "metrics"]), st.just(MISSING)),
+    st.tuples(st.sampled_from(["schema", "v", "id", "source", "text", "lang", "metrics", "colour"]), JSON),
+    st.tuples(st.just("schema"), st.sampled_from(["tweet", "enriched_post", ""])),
+    st.tuples(st.just("v"), st.sampled_from([0, 2, "1", 1.0])),
+    st.tuples(st.just("id"), st.text(max_size=300)),
+    st.tuples(st.just("source"), st.text(max_size=40)),
+    st.tuples(st.just("text"), st.just("x" * 301)),
+    st.tuples(st.just("created_at"), TIMES),
+    st.tuples(st.just("metrics"), st.fixed_dictionaries({}, optional={"likes": COUNTS, "pageviews": COUNTS, "views": COUNTS})),
+)  # fmt: skip
+POST = st.tuples(VALID, st.one_of(st.just([]), st.just([]), st.lists(BROKEN, min_size=1, max_size=2))).map(
+    lambda drawn: {**drawn[0], **dict(drawn[1])}
+)
 
 
 def encoded(post: dict) -> bytes:
@@ -82,9 +88,9 @@ def stages(tmp_path_factory):
     client = connect(f"chdb://{tmp_path_factory.mktemp('fuzz') / 'chdb'}")
     migrate(client, "pd", ttl_days=30)
     sink = ClickHouseSink(client, "pd")
-    enrich = EnrichStage(SETTINGS, ContentAnalyser(SETTINGS, LexicalEnricher.load()))
+    analyser = ContentAnalyser(SETTINGS, LexicalEnricher.load())
     detect = AlertStage.of(SETTINGS, load_watches(SETTINGS.watches_dir), MemoryStore())
-    yield enrich, StoreStage.of(SETTINGS, sink), detect, sink
+    yield analyser, StoreStage.of(SETTINGS, sink), detect, sink
     client.close()
     print(f"\nfuzz: {sum(OUTCOMES.values())} messages -> " + ", ".join(f"{k} {n}" for k, n in OUTCOMES.most_common()))
 
@@ -96,8 +102,10 @@ COUNTER = itertools.count()
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
 @given(batch=st.lists(MESSAGES, min_size=BATCH, max_size=BATCH))
 def test_every_raw_message_ends_as_one_row_or_one_dead_letter(stages, batch):
-    enrich, store, detect, sink = stages
-    base = next(COUNTER) * BATCH  # offsets keep growing: a message is never a redelivery of an earlier one
+    analyser, store, detect, sink = stages
+    enrich = EnrichStage(SETTINGS, analyser)  # duplicate ids within the batch; Hypothesis repeats ids across batches
+    base = next(COUNTER) * (BATCH + 1)  # offsets keep growing: a message is never a redelivery of an earlier one
+    batch = [*batch, batch[0]]  # the first message again at another offset: a valid post's copy is a duplicate_id
     records = [RawRecord(value, "posts.raw", 0, base + i) for i, value in enumerate(batch)]
 
     enriched = enrich.enrich(records)
