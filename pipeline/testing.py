@@ -1,4 +1,4 @@
-"""Drive a real worker process from integration tests and benchmarks (as faust.testing does for agents)."""
+"""Drive a real worker process from integration tests and benchmarks, and produce to its topics."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Broker-free per-post transforms run before model inference.
 
-Per raw post the agent does::
+Per raw post the enrich stage (through `pipeline.analysis`) does::
 
     norm = normalise(post)                                  # text_norm, lang, urls, entities, hash
     match = detector.check(post.id, norm.text_norm, norm.content_hash)
