@@ -92,6 +92,9 @@ class BatchStage(Protocol):
 
     name: str
     """Consumer group suffix (enrich, store, detect)."""
+    upstream: tuple[str, str] | None
+    """(stage, its input topic) that writes this stage's input partition by partition, when its
+    unread input must count as data not read yet (the detect stage's idle flush); else None."""
     label: str
     """Metric label (enrich, sink, alerts)."""
     topic: str
@@ -374,6 +377,50 @@ async def retrying(step: Callable[[Any], Awaitable[Any]], argument: Any, stage: 
             await asyncio.sleep(delay)
 
 
+class UpstreamWatch:
+    """Which partitions the upstream stage (its consumer group) has read to the end.
+
+    A stage fed by another (detect, by enrich) sees its input quiet whenever the upstream stage
+    is behind or down, a restart waiting out a dead member's session say: that is data not read
+    yet, not no data. The group's committed offsets come from OffsetFetch, the partitions' ends
+    from a fetch at those offsets (the high watermark a fetch reports; the embedded broker's
+    ListOffsets under-reports the end), so a look costs at most a record batch per partition."""
+
+    def __init__(self, settings: Settings, topic: str, group_id: str):
+        self.settings = settings
+        self.topic = topic
+        self.group_id = group_id
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def caught_up(self) -> tuple[frozenset[int], int]:
+        """The partitions read to the end, and how many the topic has."""
+        if self._consumer is None:
+            self._consumer = AIOKafkaConsumer(
+                **self.settings.kafka_client_kwargs(), group_id=self.group_id, enable_auto_commit=False,
+                fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms, max_partition_fetch_bytes=1024,
+            )  # fmt: skip
+            await self._consumer.start()  # assigned by hand below: it never joins the group
+        consumer = self._consumer
+        await consumer.topics()  # loads the metadata partitions_for_topic reads
+        partitions = [TopicPartition(self.topic, p) for p in sorted(consumer.partitions_for_topic(self.topic) or ())]
+        consumer.assign(partitions)
+        committed = {tp: (await consumer.committed(tp)) or 0 for tp in partitions}
+        for tp, offset in committed.items():
+            consumer.seek(tp, offset)
+        asked_ms = time.time() * 1000
+        await consumer.getmany(timeout_ms=self.settings.kafka_fetch_max_wait_ms + 500)
+        read_to_the_end = frozenset(
+            tp.partition
+            for tp in partitions
+            if (consumer.last_poll_timestamp(tp) or 0) >= asked_ms and committed[tp] >= (consumer.highwater(tp) or 0)
+        )
+        return read_to_the_end, len(partitions)
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+
 class StageRunner:
     """Runs a `BatchStage` as a consumer-group member: its blocking work in threads of its own,
     then, per batch: send the outputs and dead letters, wait for the broker's ack, the stage's
@@ -394,8 +441,13 @@ class StageRunner:
             settings, settings.topic(stage.topic), stage.name, self.handle_batch,
             max_records=stage.max_records, within_s=stage.within_s,
             prepare=self.prepare_batch if stage.prepare is not None else None, assignor=assignor,
-            idle=self.idle_tick, covered=stage.covered, on_reset=self._reset, label=stage.label,
+            idle=self._idle_when_upstream_agrees, covered=stage.covered, on_reset=self._reset, label=stage.label,
         )  # fmt: skip
+        self.upstream = (
+            UpstreamWatch(settings, settings.topic(stage.upstream[1]), settings.group_id(stage.upstream[0]))
+            if stage.upstream is not None
+            else None
+        )
 
     async def _in_thread(self, executor: ThreadPoolExecutor, work: Callable, *args) -> Any:
         return await asyncio.get_running_loop().run_in_executor(executor, work, *args)
@@ -414,6 +466,22 @@ class StageRunner:
         result = await self._in_thread(self._executor, self.stage.idle, caught_up)
         if result is not None:
             await self._complete(result)
+
+    async def _idle_when_upstream_agrees(self, caught_up: frozenset[int]) -> None:
+        """Input partition p is quiet only if the upstream stage has read its partition p to the
+        end too (the topics are co-partitioned); if their partition counts differ, only if it
+        has read every partition."""
+        if self.upstream is not None and caught_up:
+            try:
+                upstream, partitions = await self.upstream.caught_up()
+            except Exception as exc:  # the broker is away: nothing is known, nothing moves
+                log.warning("%s: cannot tell where the upstream stage is: %s", self.stage.name, exc)
+                upstream, partitions = frozenset(), -1
+            if partitions == len(self.consumer.consumer.assignment()):
+                caught_up &= upstream
+            elif len(upstream) != partitions:
+                caught_up = frozenset()
+        await self.idle_tick(caught_up)
 
     async def _reset(self, partition: int) -> None:
         await self._in_thread(self._executor, self.stage.reset, partition)
@@ -444,7 +512,11 @@ class StageRunner:
         await outbox.delivered()
 
     async def run(self) -> None:
-        await self.consumer.run()
+        try:
+            await self.consumer.run()
+        finally:
+            if self.upstream is not None:
+                await self.upstream.stop()
 
     async def report_lag(self) -> None:
         await self.consumer.report_lag()

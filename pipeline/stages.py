@@ -96,6 +96,7 @@ class EnrichStage:
     name = label = "enrich"
     topic = Topics.RAW
     copartitioned = frozenset({Topics.ENRICHED})
+    upstream = None
 
     def __init__(self, settings: Settings, analyser: Analyser):
         self.settings = settings
@@ -253,6 +254,7 @@ class StoreStage:
     name, label = "store", "sink"
     topic = Topics.ENRICHED
     copartitioned = frozenset()
+    upstream = None
 
     def __init__(self, store: PostStore, created_at: TimeRange, *, max_records: int = 20_000, within_s: float = 0.25):
         self.store = store
@@ -351,6 +353,8 @@ class AlertStage:
     name, label = "detect", "alerts"
     topic = Topics.ENRICHED
     copartitioned = frozenset()
+    upstream = ("enrich", Topics.RAW)
+    """Quiet means nothing left upstream either: posts.raw not yet enriched is data not read yet."""
     prepare = None  # the engine's state moves with every batch: nothing may run ahead of it
 
     def __init__(
@@ -440,8 +444,9 @@ class AlertStage:
         """A quiet stream must still close its windows (and resolve its alerts).
 
         Quiet means no data, not data not read yet: a lane (source partition) counts as quiet
-        once it has been seen caught up (`caught_up`: fetches found nothing past the position)
-        without a break for `idle_flush_s`; only then does it stop holding event time back, and
+        once it has been seen caught up (`caught_up`: fetches found nothing past the position,
+        and the enrich stage has read the lane's posts.raw partition to the end) without a
+        break for `idle_flush_s`; only then does it stop holding event time back, and
         only when every lane is quiet does the engine go quiet (`AlertEngine.go_quiet`). During
         a rebalance, a catch-up or a pause nothing is known, and nothing moves.
         """
