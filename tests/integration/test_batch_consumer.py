@@ -9,6 +9,7 @@ import pytest
 
 from pipeline.batches import BatchConsumer
 from pipeline.settings import Topics
+from pipeline.sinks import metrics
 from pipeline.testing import produce
 from pipeline.topics import ensure_topics
 from tests.integration.kafka_io import committed_total
@@ -152,5 +153,7 @@ def test_a_failing_prepare_is_retried_like_the_handler_and_the_stage_keeps_consu
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
+    read_before = metrics.MESSAGES_IN.labels("test")._value.get()
     asyncio.run(scenario())
     assert failures == [1] and handled == [b"a", b"b"]
+    assert metrics.MESSAGES_IN.labels("test")._value.get() - read_before == 2  # the retry read nothing new
