@@ -247,7 +247,8 @@ def test_a_pause_longer_than_the_idle_flush(case, reference, open_chdb):
 
 def test_an_alert_delivery_failure(case, reference, open_chdb):
     """The alerts topic is deleted under the running worker before its first alert: deliveries
-    fail until the worker creates the topic again, then every transition goes out once."""
+    fail until the topic exists again (the worker's topic check creates it, or the broker does on
+    the producer's metadata request), then every transition goes out once."""
     settings, _, _ = case
 
     def delete_alerts_topic(workers: list[WorkerProcess], send_second) -> None:
@@ -263,10 +264,8 @@ def test_an_alert_delivery_failure(case, reference, open_chdb):
         asyncio.run(delete())
 
     run_case(case, reference, False, delete_alerts_topic, open_chdb)
-    worker = case[2][0]
     alerts = asyncio.run(read_topic(settings, Topics.ALERTS, idle_s=1.0))
     assert len(alerts) == len(reference)  # exactly once: the retried delivery sent each transition once
-    assert "was missing and has been created again" in worker.log_path.read_text()
 
 
 def test_sigterm_ends_a_worker_whose_threads_are_busy(persistent_stack, tmp_path):
@@ -298,7 +297,7 @@ Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False, grace_s=sett
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
     try:
-        assert process.stdout.readline().strip() == "busy"
+        assert "busy" in process.stdout.readline()  # (after faust's terminal escapes)
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=60)
     finally:
