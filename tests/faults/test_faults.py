@@ -207,6 +207,8 @@ def run_case(case, reference: set[tuple], split: bool, disturb: Disturbance, ope
     stored_alerts = client.query(f"SELECT id, state, window_end, observed FROM {db}.alerts FINAL").result_rows
     assert len(stored_alerts) == len(reference)
     assert all(peak < RSS_BOUND_MB for peak in peaks.values()), peaks
+    print(f"\n  rows {POSTS}, dead letters {dict(sorted(Counter(r for r, *_ in distinct_dead).items()))}, "
+          f"{len(reference)} alert transitions, peak RSS MB {({','.join(k): round(v) for k, v in peaks.items()})}")
 
 
 def test_poison_records_of_every_kind(case, reference, open_chdb):
