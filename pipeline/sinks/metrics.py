@@ -6,9 +6,7 @@ import bisect
 import itertools
 import math
 import threading
-import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import HistogramMetricFamily
@@ -74,13 +72,3 @@ TOPICS_RECREATED = Counter("pd_topics_recreated", "Topics a worker found missing
 def serve(host: str, port: int) -> None:
     """Expose /metrics on its own port so scraping never waits on the event loop."""
     start_http_server(port, addr=host)
-
-
-@contextmanager
-def batch(stage: str, size: int) -> Iterator[None]:
-    """Count a batch into a stage and, once handled, its processing time and the stage's progress."""
-    started = time.perf_counter()
-    MESSAGES_IN.labels(stage).inc(size)
-    yield
-    PROCESSING_SECONDS.labels(stage).observe(time.perf_counter() - started)
-    STAGE_LAST_PROGRESS.labels(stage).set(time.time())
