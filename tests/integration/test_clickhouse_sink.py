@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
-from pipeline.schemas import Alert, AlertState, EnrichedPost, StoryDetails, decode
+from pipeline.schemas import Alert, AlertState, EnrichedPost, PostMetrics, StoryDetails, decode
 from tests.factories import enriched_post
 from pipeline.sinks.clickhouse import ClickHouseSink, load_migrations, migrate
 
