@@ -99,7 +99,8 @@ COUNTER = itertools.count()
 
 
 @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.large_base_example])  # fmt: skip
 @given(batch=st.lists(MESSAGES, min_size=BATCH, max_size=BATCH))
 def test_every_raw_message_ends_as_one_row_or_one_dead_letter(stages, batch):
     analyser, store, detect, sink = stages
