@@ -62,7 +62,24 @@ def _strict(model: type[M]) -> type[M]:
     fields = {field.name: field for field in msgspec.structs.fields(model)}
     if fields["schema"].default is msgspec.NODEFAULT:
         return model  # a view_of struct: already required
-    namespace = {"__annotations__": {"schema": fields["schema"].type, "v": fields["v"].type}}
+    def __eq__(self, other):  # equal to the `model` message with the same fields, either way round
+        if not isinstance(other, model):
+            return NotImplemented
+        return msgspec.structs.astuple(self) == msgspec.structs.astuple(other)
+
+    def __ne__(self, other):
+        equal = __eq__(self, other)
+        return equal if equal is NotImplemented else not equal
+
+    def __hash__(self):  # as the `model` message's (which counts its type in)
+        return hash(model(**msgspec.structs.asdict(self)))
+
+    namespace = {
+        "__annotations__": {"schema": fields["schema"].type, "v": fields["v"].type},
+        "__eq__": __eq__,
+        "__ne__": __ne__,
+        "__hash__": __hash__,
+    }
     return type(model)(model.__name__, (model,), namespace, kw_only=True, frozen=True, forbid_unknown_fields=True)
 
 

@@ -54,7 +54,7 @@ def test_cli_writes_lines_the_pipeline_accepts(tmp_path):
     assert main(["--out", str(out), "--seed", "7", "--count", "600"]) == 0
     lines = out.read_bytes().splitlines()
     settings = Settings()
-    decoded = [decode_raw_post(line, max_bytes=settings.max_message_bytes, max_text_chars=settings.max_text_chars) for line in lines]
+    decoded = [decode_raw_post(line, settings.post_limits()) for line in lines]
     assert len(decoded) == 600
     assert [d for d in decoded if not isinstance(d, RawPost)] == []
     assert decoded == generate(seed=7, count=600)
