@@ -31,6 +31,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from pipeline.alerting.watches import Watch
 from pipeline.analysis import Analyser
 from pipeline.batches import BatchConsumer, Outbox, SingleOwnerAssignor, StageProducer
+from pipeline.contract import cloudevent_headers, cloudevent_source
 from pipeline.schemas import Alert, DeadLetter
 from pipeline.settings import Settings, Topics
 from pipeline.sinks import metrics
@@ -196,10 +197,13 @@ def create_app(runtime: Runtime) -> faust.App:
             lanes=[str(partition) for partition in range(settings.topic_partitions)],
         )
 
+        event_source = cloudevent_source(settings.app_id)
+
         async def publish(outbox: Outbox, alerts: list[Alert]) -> None:
             for alert in alerts:
                 metrics.ALERTS.labels(alert.state.value).inc()
-                outbox.send(settings.topic(Topics.ALERTS), alert.id.encode(), alert.encode())
+                headers = cloudevent_headers(alert, event_source)
+                outbox.send(settings.topic(Topics.ALERTS), alert.id.encode(), alert.encode(), headers=headers)
             await in_executor(detect_executor, runtime.sink.insert_alerts, alerts)
             metrics.SINK_ROWS.labels("alerts").inc(len(alerts))
             await in_executor(detect_executor, alerting.save)

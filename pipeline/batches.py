@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -34,6 +34,7 @@ RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
 BatchHandler = Callable[[Any], Awaitable[None]]
 """Handles one batch (as `prepare` returned it, else the list of records); raises only when the
 infrastructure failed, and is then called again with the same batch (so does `prepare`)."""
+Headers = Sequence[tuple[str, bytes]]
 BatchPreparer = Callable[[list[ConsumerRecord]], Awaitable[Any]]
 
 
@@ -52,7 +53,7 @@ class Outbox:
 
     def __init__(self, producer: AIOKafkaProducer):
         self._producer = producer
-        self._messages: dict[str, list[tuple[bytes | None, bytes, int | None, int | None]]] = {}
+        self._messages: dict[str, list[tuple[bytes | None, bytes, int | None, int | None, Headers]]] = {}
 
     def send(
         self,
@@ -61,9 +62,11 @@ class Outbox:
         value: bytes,
         timestamp_s: float | None = None,
         partition: int | None = None,
+        headers: Headers = (),
     ) -> None:
+        """`headers`: Kafka record headers, (name, bytes) pairs (e.g. CloudEvents attributes)."""
         timestamp_ms = None if timestamp_s is None else int(timestamp_s * 1000)
-        self._messages.setdefault(topic, []).append((key, value, timestamp_ms, partition))
+        self._messages.setdefault(topic, []).append((key, value, timestamp_ms, partition, headers))
 
     async def partition_count(self, topic: str) -> int:
         return len(await self._producer.partitions_for(topic))
@@ -74,15 +77,15 @@ class Outbox:
         for topic, items in messages.items():
             partitions = sorted(await self._producer.partitions_for(topic))
             builders: dict[int, BatchBuilder] = {}
-            for key, value, timestamp_ms, partition in items:
+            for key, value, timestamp_ms, partition, headers in items:
                 if partition is None:
                     partition = _PARTITIONER(key, partitions, partitions) if len(partitions) > 1 else partitions[0]
                 builder = builders.get(partition)
-                if builder is None or builder.append(key=key, value=value, timestamp=timestamp_ms) is None:
+                if builder is None or builder.append(key=key, value=value, timestamp=timestamp_ms, headers=headers) is None:
                     if builder is not None:  # full: it goes, and the message opens the next one
                         pending.append(await self._send(builder, topic, partition))
                     builder = builders[partition] = self._producer.create_batch()
-                    builder.append(key=key, value=value, timestamp=timestamp_ms)  # a first message always fits
+                    builder.append(key=key, value=value, timestamp=timestamp_ms, headers=headers)  # a first message always fits
             for partition, builder in builders.items():
                 pending.append(await self._send(builder, topic, partition))
         await asyncio.gather(*pending)

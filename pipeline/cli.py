@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 import threading
@@ -187,11 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from pipeline.logs import setup_logging
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    args.func(args, Settings())
+    settings = Settings()
+    setup_logging("INFO" if args.verbose and settings.log_level == "WARNING" else settings.log_level, settings.log_format)
+    args.func(args, settings)
 
 
 if __name__ == "__main__":

@@ -66,6 +66,15 @@ def serve_dashboard(app: faust.App, runtime: Runtime) -> None:
             await runner.cleanup()
 
 
+def _beating(heartbeat: metrics.Heartbeat):
+    """The worker's liveness (`/healthz`): the event loop ran this timer recently."""
+
+    async def beat() -> None:
+        heartbeat.beat()
+
+    return beat
+
+
 def run_worker(
     settings: Settings,
     extra: Callable[[faust.App, Runtime], None] | None = None,
@@ -75,13 +84,16 @@ def run_worker(
     `analyser` replaces the content analysis (`bench.pipeline` times the plumbing without it)."""
     asyncio.run(ensure_topics(settings))
     runtime = build_runtime(settings, analyser)
-    metrics.serve(settings.metrics_host, settings.metrics_port)
+    heartbeat = metrics.Heartbeat()
+    metrics.serve(settings.metrics_host, settings.metrics_port, heartbeat)
     app = create_app(runtime)
+    app.timer(1.0)(_beating(heartbeat))
     if runtime.sink is not None:
         serve_dashboard(app, runtime)
     if extra is not None:
         extra(app, runtime)
-    worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    # logging is set up once per process (`pipeline.logs`, LOG_LEVEL / LOG_FORMAT); faust would replace it
+    worker = faust.Worker(app, quiet=True, redirect_stdouts=False, override_logging=False)
     # faust's terminal spinner sets the root logger to DEBUG so it can spin on every record; aiokafka
     # then formats a debug line per produced message, which costs ~15 % of the event loop
     worker.spinner = None
