@@ -101,8 +101,16 @@ def parse_options(pairs: list[str]) -> dict:
 
 def cmd_connect(args: argparse.Namespace, settings: Settings) -> None:
     from pipeline.connectors import run_connector
+    from pipeline.sinks import metrics
 
+    metrics.serve(settings.metrics_host, settings.metrics_port)  # pd_connector_* and /healthz
     run_connector(args.connector, settings, **parse_options(args.options))
+
+
+def cmd_bridge(args: argparse.Namespace, settings: Settings) -> None:
+    from pipeline.notify.alertmanager import run_bridge
+
+    run_bridge(settings)
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> None:
@@ -168,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("connector")
     connect.add_argument("options", nargs="*", help="key=value, e.g. path=posts.jsonl speed=60")
     connect.set_defaults(func=cmd_connect)
+
+    sub.add_parser("bridge", help="post every alert transition to Alertmanager (API v2) until stopped").set_defaults(
+        func=cmd_bridge
+    )
 
     replay = sub.add_parser("replay", help="copy a time range of posts.raw into an isolated backtest namespace")
     replay.add_argument("--from", dest="start", required=True, help="by the records' own timestamps (post time)")

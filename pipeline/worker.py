@@ -66,15 +66,6 @@ def serve_dashboard(app: faust.App, runtime: Runtime) -> None:
             await runner.cleanup()
 
 
-def _beating(heartbeat: metrics.Heartbeat):
-    """The worker's liveness (`/healthz`): the event loop ran this timer recently."""
-
-    async def beat() -> None:
-        heartbeat.beat()
-
-    return beat
-
-
 def run_worker(
     settings: Settings,
     extra: Callable[[faust.App, Runtime], None] | None = None,
@@ -87,7 +78,11 @@ def run_worker(
     heartbeat = metrics.Heartbeat()
     metrics.serve(settings.metrics_host, settings.metrics_port, heartbeat)
     app = create_app(runtime)
-    app.timer(1.0)(_beating(heartbeat))
+
+    @app.task
+    async def keep_beating() -> None:  # the worker's liveness (/healthz): its event loop runs
+        await heartbeat.keep()
+
     if runtime.sink is not None:
         serve_dashboard(app, runtime)
     if extra is not None:

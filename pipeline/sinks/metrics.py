@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import itertools
 import math
@@ -85,6 +86,12 @@ class Heartbeat:
 
     def alive(self) -> bool:
         return time.monotonic() - self._last <= self.max_age_s
+
+    async def keep(self, interval_s: float = 1.0) -> None:
+        """Beat from the running event loop until cancelled (run it as a task of the process's loop)."""
+        while True:
+            self.beat()
+            await asyncio.sleep(interval_s)
 
 
 class _QuietHandler(WSGIRequestHandler):

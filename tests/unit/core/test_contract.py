@@ -3,8 +3,6 @@ messages; alert transitions carry CloudEvents headers."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 import jsonschema
 import msgspec
 import orjson
@@ -18,20 +16,9 @@ from pipeline.contract import (
     schema_path,
     transition_id,
 )
-from pipeline.schemas import Alert, AlertState, DeadLetter, EnrichedPost, PostMetrics, RawPost, Reason, Rejection, SamplePost
+from pipeline.schemas import Alert, DeadLetter, EnrichedPost, PostMetrics, RawPost, Reason, Rejection
 from pipeline.settings import Topics
-
-T0 = datetime(2015, 2, 8, 6, tzinfo=timezone.utc)
-
-
-def alert(state: str = "open", severity: str = "warning", hours: int = 1) -> Alert:
-    return Alert(
-        id="433a15a3f72e9d9fbacc", watch="hk_mainland_tourists", key="all", severity=severity, state=AlertState(state),
-        window_start=T0, window_end=T0 + timedelta(hours=hours), observed=25, baseline=0.55, negative_share=0.24,
-        baseline_negative_share=None, score=0.94, sample_posts=[SamplePost(id="weibo:1", text="内地游客")],
-        top_terms=["香港"], opened_at=T0 + timedelta(hours=1), updated_at=T0 + timedelta(hours=hours),
-    )  # fmt: skip
-
+from tests.alert_samples import T0, alert
 
 def one_message_per_topic() -> dict[str, msgspec.Struct]:
     raw = RawPost(id="4837262", source="weibo", text="内地游客 香港", created_at=T0, metrics=PostMetrics(reposts=3))
