@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -34,7 +34,7 @@ RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
 BatchHandler = Callable[[Any], Awaitable[None]]
 """Handles one batch (as `prepare` returned it, else the list of records); raises only when the
 infrastructure failed, and is then called again with the same batch (so does `prepare`)."""
-Headers = Sequence[tuple[str, bytes]]
+Headers = list[tuple[str, bytes]] | None
 BatchPreparer = Callable[[list[ConsumerRecord]], Awaitable[Any]]
 
 
@@ -62,9 +62,9 @@ class Outbox:
         value: bytes,
         timestamp_s: float | None = None,
         partition: int | None = None,
-        headers: Headers = (),
+        headers: Headers = None,
     ) -> None:
-        """`headers`: Kafka record headers, (name, bytes) pairs (e.g. CloudEvents attributes)."""
+        """`headers`: Kafka record headers, a list of (name, bytes) (e.g. CloudEvents attributes)."""
         timestamp_ms = None if timestamp_s is None else int(timestamp_s * 1000)
         self._messages.setdefault(topic, []).append((key, value, timestamp_ms, partition, headers))
 

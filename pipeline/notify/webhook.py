@@ -53,6 +53,10 @@ class Notification(msgspec.Struct, frozen=True):
 _decoder = msgspec.json.Decoder(Notification)
 
 
+async def _healthz(_request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
 class WebhookReceiver:
     """Keeps every notification (with the path it came to) and writes it to `out` as a JSON line."""
 
@@ -83,7 +87,7 @@ class WebhookReceiver:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=4 << 20)
-        app.router.add_get("/healthz", lambda _request: web.Response(text="ok\n"))
+        app.router.add_get("/healthz", _healthz)
         app.router.add_post("/{receiver}", self.handle)
         return app
 
