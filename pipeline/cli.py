@@ -37,9 +37,20 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_topics(args: argparse.Namespace, settings: Settings) -> None:
-    from pipeline.topics import ensure_topics
+    from pipeline.topics import apply_topic_configs, ensure_topics
 
     print("created:", asyncio.run(ensure_topics(settings)) or "none")
+    print("configs changed:", asyncio.run(apply_topic_configs(settings)) or "none")
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
+    from pipeline.sinks.clickhouse import connect, migrate
+
+    client = connect(settings.resolved_clickhouse_url, settings.clickhouse_database)
+    try:
+        print("applied:", migrate(client, settings.clickhouse_database, settings.clickhouse_ttl_days) or "none")
+    finally:
+        client.close()
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
@@ -155,7 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run the faust worker against the configured Kafka/ClickHouse").set_defaults(
         func=cmd_worker
     )
-    sub.add_parser("topics", help="create the namespace's topics if missing").set_defaults(func=cmd_topics)
+    sub.add_parser("topics", help="create the namespace's topics if missing and apply their configs").set_defaults(
+        func=cmd_topics
+    )
+    sub.add_parser("migrate", help="apply the ClickHouse migrations (under a lock)").set_defaults(func=cmd_migrate)
 
     run = sub.add_parser("run", help="embedded stack + worker + the bundled sample stream; Ctrl-C stops all")
     run.add_argument("--sample", type=Path, default=None, help="JSONL of raw posts (default: generated sample)")

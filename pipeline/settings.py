@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated(cls, value):
         return tuple(part.strip() for part in value.split(",") if part.strip()) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _replicas_can_acknowledge(self) -> "Settings":
+        if self.topic_min_insync_replicas > self.topic_replication:
+            raise ValueError("TOPIC_MIN_INSYNC_REPLICAS must not exceed TOPIC_REPLICATION (acks=all writes would fail)")
+        return self
 
     @field_validator("log_level", mode="before")
     @classmethod
