@@ -6,13 +6,16 @@ Embedded mode (the default) points at the loopback broker and an in-process chdb
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(os.environ.get("PD_MONITOR_HOME") or Path(__file__).resolve().parent.parent)
+"""Where models/ and deploy/ are: the source tree, or PD_MONITOR_HOME when the package is installed
+elsewhere (the container image installs it into site-packages and keeps those files in /app)."""
 
 Stage = Literal["enrich", "store", "detect"]
 STAGES: tuple[Stage, ...] = ("enrich", "store", "detect")
