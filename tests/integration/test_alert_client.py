@@ -4,6 +4,8 @@ headers as published, and a group that resumes where it committed."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -11,7 +13,8 @@ from aiokafka import AIOKafkaProducer
 from pipeline.batches import Outbox
 from pipeline.client import AlertSubscriber
 from pipeline.contract import cloudevent_headers, transition_id
-from pipeline.settings import Topics
+from pipeline.settings import PROJECT_ROOT, Topics
+from pipeline.testing import settings_env
 from pipeline.topics import ensure_topics
 from tests.alert_samples import alert
 
@@ -99,3 +102,30 @@ def test_records_carry_cloudevents_headers_and_a_restarted_group_knows_what_it_h
     again = asyncio.run(second_run())
     assert [(d.replayed, d.alert) for d in again[:3]] == [(True, OPEN), (True, ESCALATED), (False, RESOLVED)]
     assert again[3].alert is None and again[3].rejection.reason.value == "not_json" and not again[3].replayed
+
+
+def readme_example() -> str:
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    after = readme.split("Example consumer", 1)[1]
+    return after.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_example_consumer_prints_each_new_transition(make_settings, tmp_path):
+    settings = make_settings()
+    asyncio.run(ensure_topics(settings, (Topics.ALERTS,)))
+    asyncio.run(publish(settings, [OPEN, ESCALATED, ESCALATED, RESOLVED]))  # one repeated
+    script = tmp_path / "consumer.py"
+    script.write_text(readme_example())
+    consumer = subprocess.Popen(
+        [sys.executable, str(script)], cwd=PROJECT_ROOT, env=settings_env(settings), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        lines = [consumer.stdout.readline().strip() for _ in range(3)]
+    finally:
+        consumer.kill()
+        consumer.wait(10)
+    assert lines == [
+        "open warning hk_mainland_tourists all 25",
+        "updated critical hk_mainland_tourists all 25",
+        "resolved critical hk_mainland_tourists all 25",
+    ]
