@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
 import threading
@@ -114,7 +115,10 @@ def cmd_connect(args: argparse.Namespace, settings: Settings) -> None:
     from pipeline.connectors import run_connector
     from pipeline.sinks import metrics
 
-    metrics.serve(settings.metrics_host, settings.metrics_port)  # pd_connector_* and /healthz
+    try:
+        metrics.serve(settings.metrics_host, settings.metrics_port)  # pd_connector_* and /healthz
+    except OSError as exc:  # e.g. a worker on this machine holds the default port
+        logging.getLogger(__name__).warning("no /metrics for this connector (%s): set METRICS_PORT", exc)
     run_connector(args.connector, settings, **parse_options(args.options))
 
 
