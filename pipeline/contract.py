@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from pipeline.schemas import Alert, DeadLetter, EnrichedPost, Message, RawPost, _envelope
+from pipeline.schemas import Alert, DeadLetter, EnrichedPost, Message, RawPost
 from pipeline.settings import PROJECT_ROOT, Topics
 
 SCHEMAS_DIR = PROJECT_ROOT / "deploy" / "schemas"
@@ -43,8 +43,14 @@ TOPIC_KEYS = {
 CLOUDEVENTS_SPEC_VERSION = "1.0"
 
 
+def envelope(model: type[Message]) -> tuple[str, int]:
+    """The (schema, v) a message struct writes: the defaults of its envelope fields."""
+    defaults = {field.name: field.default for field in msgspec.structs.fields(model)}
+    return defaults["schema"], defaults["v"]
+
+
 def schema_id(model: type[Message]) -> str:
-    name, version = _envelope(model)
+    name, version = envelope(model)
     return f"urn:pd-monitor:schema:{name}:{version}"
 
 
@@ -71,7 +77,7 @@ def topic_schema(topic: str) -> dict[str, Any]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": schema_id(model),
-        "title": f"{topic}: {_envelope(model)[0]} v{_envelope(model)[1]}",
+        "title": "{}: {} v{}".format(topic, *envelope(model)),
         "x-kafka": kafka,
         **generated,
     }

@@ -72,12 +72,13 @@ def alertmanager_config(path: Path, receiver_port: int, token_file: Path) -> Pat
             webhook["url"] = webhook["url"].replace("http://desk-webhook:8080", f"http://127.0.0.1:{receiver_port}")
             webhook["http_config"]["authorization"]["credentials_file"] = str(token_file)
 
-    def shorten(route: dict) -> None:
-        route.update({k: v for k, v in {"group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"}.items() if k in route or route is config["route"]})
+    def shorten(route: dict, timings: dict[str, str]) -> None:
+        route.update({name: value for name, value in timings.items() if name in route})
         for child in route.get("routes", []):
-            shorten(child)
+            shorten(child, timings)
 
-    shorten(config["route"])
+    shorten(config["route"], {"group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"})
+    assert config["route"]["group_wait"] == config["route"]["group_interval"] == "1s"
     path.write_text(yaml.safe_dump(config))
     return path
 

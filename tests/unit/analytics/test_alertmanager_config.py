@@ -22,9 +22,21 @@ def _amtool(*args: str) -> str:
     return result.stdout
 
 
-def test_config_is_valid():
-    out = _amtool("check-config", "alertmanager.yml")
-    assert "SUCCESS" in out and "4 receivers" in out
+def test_config_and_its_templates_are_valid(tmp_path):
+    """amtool parses the templates its `templates:` glob finds: point it at the repository's."""
+    import yaml
+
+    config = yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.yml").read_text())
+    assert config["templates"] == ["/etc/alertmanager/templates/*.tmpl"]  # where compose mounts them
+    config["templates"] = [str(ALERTMANAGER_DIR / "templates" / "*.tmpl")]
+    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config))
+    out = _amtool("check-config", str(tmp_path / "alertmanager.yml"))
+    assert "SUCCESS" in out and "4 receivers" in out and "1 templates" in out
+    (tmp_path / "broken.tmpl").write_text('{{ define "pd.email.subject" }}{{ .Status ')
+    config["templates"].append(str(tmp_path / "broken.tmpl"))
+    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config))
+    broken = subprocess.run([AMTOOL, "check-config", str(tmp_path / "alertmanager.yml")], capture_output=True, text=True)
+    assert broken.returncode != 0  # so the check above did parse the templates
 
 
 def receivers(labels: dict[str, str]) -> list[str]:
