@@ -18,8 +18,9 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 # Debian tools the tests drive: headless Chromium (+ driver, + a CJK font so screenshots show
-# Chinese) for the dashboard, prometheus/promtool for the scrape test and the alert rules.
-DEBIAN_TEST_PACKAGES := chromium chromium-driver fonts-wqy-microhei prometheus
+# Chinese) for the dashboard, prometheus/promtool for the scrape test and the alert rules,
+# prometheus-alertmanager (+ amtool) for the Alertmanager bridge and its config.
+DEBIAN_TEST_PACKAGES := chromium chromium-driver fonts-wqy-microhei prometheus prometheus-alertmanager
 system-deps:
 	@dpkg -s $(DEBIAN_TEST_PACKAGES) >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_TEST_PACKAGES) >/dev/null; }

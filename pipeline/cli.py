@@ -38,9 +38,20 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_topics(args: argparse.Namespace, settings: Settings) -> None:
-    from pipeline.topics import ensure_topics
+    from pipeline.topics import apply_topic_configs, ensure_topics
 
     print("created:", asyncio.run(ensure_topics(settings)) or "none")
+    print("configs changed:", asyncio.run(apply_topic_configs(settings)) or "none")
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
+    from pipeline.sinks.clickhouse import connect, migrate
+
+    client = connect(settings.resolved_clickhouse_url, settings.clickhouse_database)
+    try:
+        print("applied:", migrate(client, settings.clickhouse_database, settings.clickhouse_ttl_days) or "none")
+    finally:
+        client.close()
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> None:
@@ -117,11 +128,22 @@ def secrets_from_files(options: dict) -> dict:
 
 def cmd_connect(args: argparse.Namespace, settings: Settings) -> None:
     from pipeline.connectors import run_connector
+    from pipeline.sinks import metrics
 
+    try:
+        metrics.serve(settings.metrics_host, settings.metrics_port)  # pd_connector_* and /healthz
+    except OSError as exc:  # e.g. a worker on this machine holds the default port
+        logging.getLogger(__name__).warning("no /metrics for this connector (%s): set METRICS_PORT", exc)
     try:
         run_connector(args.connector, settings, **secrets_from_files(parse_options(args.options)))
     except ValueError as exc:  # bad configuration, found before anything is served or produced
         raise SystemExit(f"connect {args.connector}: {exc}") from exc
+
+
+def cmd_bridge(args: argparse.Namespace, settings: Settings) -> None:
+    from pipeline.notify.alertmanager import run_bridge
+
+    run_bridge(settings)
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> None:
@@ -166,7 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run the faust worker against the configured Kafka/ClickHouse").set_defaults(
         func=cmd_worker
     )
-    sub.add_parser("topics", help="create the namespace's topics if missing").set_defaults(func=cmd_topics)
+    sub.add_parser("topics", help="create the namespace's topics if missing and apply their configs").set_defaults(
+        func=cmd_topics
+    )
+    sub.add_parser("migrate", help="apply the ClickHouse migrations (under a lock)").set_defaults(func=cmd_migrate)
 
     run = sub.add_parser("run", help="embedded stack + worker + the bundled sample stream; Ctrl-C stops all")
     run.add_argument("--sample", type=Path, default=None, help="JSONL of raw posts (default: generated sample)")
@@ -188,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("options", nargs="*", help="key=value, e.g. path=posts.jsonl speed=60")
     connect.set_defaults(func=cmd_connect)
 
+    sub.add_parser("bridge", help="post every alert transition to Alertmanager (API v2) until stopped").set_defaults(
+        func=cmd_bridge
+    )
+
     replay = sub.add_parser("replay", help="copy a time range of posts.raw into an isolated backtest namespace")
     replay.add_argument("--from", dest="start", required=True, help="by the records' own timestamps (post time)")
     replay.add_argument("--to", dest="end", required=True)
@@ -205,11 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from pipeline.logs import setup_logging
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    args.func(args, Settings())
+    settings = Settings()
+    setup_logging("INFO" if args.verbose and settings.log_level == "WARNING" else settings.log_level, settings.log_format)
+    args.func(args, settings)
 
 
 if __name__ == "__main__":

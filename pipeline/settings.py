@@ -6,17 +6,20 @@ Embedded mode (the default) points at the loopback broker and an in-process chdb
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
     from pipeline.schemas import PostLimits, TimeRange
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(os.environ.get("PD_MONITOR_HOME") or Path(__file__).resolve().parent.parent)
+"""Where models/ and deploy/ are: the source tree, or PD_MONITOR_HOME when the package is installed
+elsewhere (the container image installs it into site-packages and keeps those files in /app)."""
 
 Stage = Literal["enrich", "store", "detect"]
 STAGES: tuple[Stage, ...] = ("enrich", "store", "detect")
@@ -46,6 +49,10 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("", description="Namespace for every topic, e.g. 'backtest-1.'.")
     topic_partitions: int = Field(4, ge=1, description="Partitions when the pipeline creates topics.")
     topic_replication: int = Field(1, ge=1, description="Replication factor when the pipeline creates topics.")
+    topic_min_insync_replicas: int = Field(
+        1, ge=1, description="min.insync.replicas of every topic (acks=all writes need this many replicas)."
+    )
+    dlq_retention_days: int = Field(30, ge=1, description="Time retention of posts.dlq (the other topics keep posts by purpose).")
     app_id: str = Field("pd-monitor", description="Prefix of the consumer groups: '<app_id>.<stage>' (enrich, store, detect).")
 
     # --- ClickHouse ----------------------------------------------------------------------------
@@ -109,6 +116,15 @@ class Settings(BaseSettings):
     metrics_host: str = Field("127.0.0.1", description="Bind address of /metrics and the dashboard.")
     metrics_port: int = Field(9108, description="Prometheus /metrics of the worker.")
     web_port: int = Field(6066, description="Built-in live dashboard of the worker.")
+    dashboard_url: str | None = Field(
+        None, description="Public URL of the dashboard, for links in notifications; default http://127.0.0.1:WEB_PORT."
+    )
+    alertmanager_url: str = Field("http://127.0.0.1:9093", description="Alertmanager the bridge posts alerts to.")
+    alertmanager_resend_s: float = Field(
+        60.0, gt=0, description="How often the bridge re-posts firing alerts (they end 4 intervals after the last post)."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("WARNING", description="Log level of every process.")
+    log_format: Literal["json", "text"] = Field("json", description="json: one JSON object per line; text: for a terminal.")
     broker_session_timeout_s: float = Field(10.0, gt=0, description="Consumer-group session timeout.")
     broker_rebalance_timeout_s: float = Field(10.0, gt=0, description="Consumer-group rebalance timeout.")
     shutdown_grace_s: float = Field(
@@ -134,6 +150,20 @@ class Settings(BaseSettings):
         from pipeline.schemas import PostLimits
 
         return PostLimits(self.max_message_bytes, self.max_text_chars, self.created_at_range())
+    @model_validator(mode="after")
+    def _replicas_can_acknowledge(self) -> "Settings":
+        if self.topic_min_insync_replicas > self.topic_replication:
+            raise ValueError("TOPIC_MIN_INSYNC_REPLICAS must not exceed TOPIC_REPLICATION (acks=all writes would fail)")
+        return self
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case(cls, value):
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def resolved_dashboard_url(self) -> str:
+        return (self.dashboard_url or f"http://127.0.0.1:{self.web_port}").rstrip("/")
 
     @property
     def resolved_clickhouse_url(self) -> str:

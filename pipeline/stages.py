@@ -24,6 +24,7 @@ from pipeline.alerting.engine import AlertEngine
 from pipeline.alerting.watches import Watch
 from pipeline.analysis import Analyser, Reading
 from pipeline.batches import Output, StageResult
+from pipeline.contract import cloudevent_headers, cloudevent_source
 from pipeline.models.enricher import Enrichment
 from pipeline.schemas import (
     Alert,
@@ -368,9 +369,12 @@ class AlertStage:
         created_at: TimeRange | None = None,
         max_records: int = 20_000,
         within_s: float = 0.2,
+        event_source: str = cloudevent_source("pd-monitor"),
     ):
+        """`event_source`: the CloudEvents `ce_source` of the alerts this deployment publishes."""
         self.store = store
         self.namespace = namespace
+        self.event_source = event_source
         self.idle_flush_s = idle_flush_s
         self.created_at = created_at
         self.max_records = max_records
@@ -389,7 +393,7 @@ class AlertStage:
             watches, store, settings.topic(Topics.ENRICHED), settings.alert_idle_flush_s,
             lanes=[str(partition) for partition in range(settings.topic_partitions)],
             created_at=settings.created_at_range(), max_records=settings.detect_batch_size,
-            within_s=settings.batch_within_s,
+            within_s=settings.batch_within_s, event_source=cloudevent_source(settings.app_id),
         )  # fmt: skip
 
     def detect(self, records: Sequence[RawRecord]) -> tuple[list[Alert], list[DeadLetter]]:
@@ -425,9 +429,11 @@ class AlertStage:
         alerts, dead = self.detect(records)
         return self._result(alerts, dead)
 
-    @staticmethod
-    def _result(alerts: list[Alert], dead: list[DeadLetter] = ()) -> StageResult:
-        outputs = [Output(Topics.ALERTS, alert.id.encode(), alert.encode()) for alert in alerts]
+    def _result(self, alerts: list[Alert], dead: list[DeadLetter] = ()) -> StageResult:
+        outputs = [
+            Output(Topics.ALERTS, alert.id.encode(), alert.encode(), headers=cloudevent_headers(alert, self.event_source))
+            for alert in alerts
+        ]
         return StageResult(outputs, list(dead), alerts)
 
     def acknowledged(self, result: StageResult) -> None:

@@ -31,19 +31,22 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 class WorkerProcess:
-    """`python -m pipeline worker` as a child process, the way operators run it."""
+    """`python -m pipeline worker` (or another command serving /metrics) as a child process, the
+    way operators run it."""
 
-    def __init__(self, settings: Settings, log_path: Path, module: str = "pipeline"):
-        """`module` is run as `python -m <module> worker` (a benchmark may bring its own entry point)."""
+    def __init__(self, settings: Settings, log_path: Path, module: str = "pipeline", command: str = "worker"):
+        """`module` is run as `python -m <module> <command>` (a benchmark may bring its own entry
+        point; the Alertmanager bridge is the command ``bridge``)."""
         self.settings = settings
         self.log_path = log_path
         self.module = module
+        self.command = command
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "WorkerProcess":
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module, "worker"],
+            [sys.executable, "-m", self.module, self.command],
             cwd=PROJECT_ROOT,
             env=settings_env(self.settings),
             stdout=log,
@@ -55,7 +58,7 @@ class WorkerProcess:
             wait_for_port("127.0.0.1", self.settings.metrics_port, 120, self.process)
         except (RuntimeError, TimeoutError) as exc:
             tail = self.log_path.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"worker did not start: {exc}\n--- {self.log_path} ---\n{tail}") from exc
+            raise RuntimeError(f"{self.command} did not start: {exc}\n--- {self.log_path} ---\n{tail}") from exc
         return self
 
     def kill(self) -> None:

@@ -106,13 +106,20 @@ def run_worker(
     `analyser` replaces the content analysis (`bench.pipeline` times the plumbing without it)."""
     asyncio.run(ensure_topics(settings))
     runtime = build_runtime(settings, analyser)
-    metrics.serve(settings.metrics_host, settings.metrics_port)
+    heartbeat = metrics.Heartbeat()
+    metrics.serve(settings.metrics_host, settings.metrics_port, heartbeat)
     app = create_app(runtime)
+
+    @app.task
+    async def keep_beating() -> None:  # the worker's liveness (/healthz): its event loop runs
+        await heartbeat.keep()
+
     if runtime.sink is not None:
         serve_dashboard(app, runtime)
     if extra is not None:
         extra(app, runtime)
-    worker = Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False, grace_s=settings.shutdown_grace_s)
+    # logging is set up once per process (`pipeline.logs`, LOG_LEVEL / LOG_FORMAT); faust would replace it
+    worker = Worker(app, quiet=True, redirect_stdouts=False, override_logging=False, grace_s=settings.shutdown_grace_s)
     # faust's terminal spinner sets the root logger to DEBUG so it can spin on every record; aiokafka
     # then formats a debug line per produced message, which costs ~15 % of the event loop
     worker.spinner = None

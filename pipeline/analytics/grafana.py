@@ -31,7 +31,8 @@ PARAMETER_MACROS = {
 }
 _PARAMETER = re.compile(r"\{(\w+):[^{}]+\}")
 
-# (title, PromQL, unit) of the worker panels; metric names are those of pipeline/sinks/metrics.py.
+# (title, PromQL, unit) of the worker panels; metric names are those of pipeline/sinks/metrics.py and
+# pipeline/notify/alertmanager.py.
 WORKER_PANELS = (
     ("Consumer lag (messages)", "sum by (topic) (pd_consumer_lag)", "short"),
     ("Messages in per second", "sum by (stage) (rate(pd_messages_in_total[5m]))", "ops"),
@@ -40,7 +41,24 @@ WORKER_PANELS = (
      "percentunit"),
     ("End-to-end latency p95", "histogram_quantile(0.95, sum by (le) (rate(pd_e2e_latency_seconds_bucket[5m])))", "s"),
     ("Seconds since last batch", "time() - pd_stage_last_progress_seconds", "s"),
+    ("Processes answering per job", 'count by (job) (up{job=~"pd-.+"} == 1)', "short"),
+    ("Alertmanager bridge requests per second", "sum by (outcome) (rate(pd_bridge_alertmanager_requests_total[5m]))",
+     "ops"),
 )  # fmt: skip
+
+# Every alert transition as an annotation on the time series (columns as Grafana maps them: time,
+# title, text, tags); colour by the kind of transition in Grafana's annotation filter by tag.
+ALERT_ANNOTATION_SQL = """
+SELECT updated_at AS time,
+       concat(upper(state), ' ', severity, ' ', kind, ': ', watch, '/', key) AS title,
+       concat(toString(observed), ' posts (baseline ', ifNull(toString(round(baseline, 1)), 'n/a'), '), ',
+              toString(round(negative_share * 100)), '% negative, score ', toString(round(score, 2)),
+              if(empty(top_terms), '', concat('; ', arrayStringConcat(arraySlice(top_terms, 1, 5), ', '))),
+              '; alert ', id) AS text,
+       arrayStringConcat([state, severity, kind, watch], ',') AS tags
+FROM ${db}.alerts FINAL
+WHERE updated_at >= $__fromTime_ms AND updated_at < $__toTime_ms
+ORDER BY updated_at""".strip()
 
 # Panel order and placement on the dashboard: (view name, width in grid columns of 24).
 LAYOUT = (
@@ -162,7 +180,13 @@ def build_dashboard(database: str | None = None) -> dict:
                  "current": {}, "options": [], "includeAll": False, "multi": False},
             ]
         },  # fmt: skip
-        "annotations": {"list": []},
+        "annotations": {
+            "list": [
+                {"name": "Alert transitions", "datasource": CLICKHOUSE_DS, "enable": True, "iconColor": "red",
+                 "target": {"refId": "Anno", "datasource": CLICKHOUSE_DS, "editorType": "sql", "queryType": "table",
+                            "format": 1, "rawSql": ALERT_ANNOTATION_SQL}},
+            ]
+        },  # fmt: skip
         "panels": panels,
     }
 

@@ -153,6 +153,7 @@ class PushEndpoint:
             await runner.setup()
             self._limit_connections(runner.server)
             await web.TCPSite(runner, self.host, self.port).start()
+            log.info("push endpoint listening on http://%s:%d/v1/posts", self.host, self.port)
             try:
                 await asyncio.Event().wait()
             finally:

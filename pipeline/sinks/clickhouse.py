@@ -7,9 +7,14 @@ chdb engine in embedded mode: `clickhouse_connect` hides the difference behind o
 from __future__ import annotations
 
 import fcntl
+import logging
+import os
 import re
+import socket
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +27,8 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from pipeline.schemas import Alert, EnrichedPost
 from pipeline.settings import PROJECT_ROOT, Settings
 from pipeline.sinks import DataRejected
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = PROJECT_ROOT / "deploy" / "clickhouse"
 _MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
@@ -108,23 +115,70 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return migrations
 
 
-def migrate(client: Client, database: str, ttl_days: int, directory: Path = MIGRATIONS_DIR) -> list[int]:
-    """Apply the migrations not yet recorded in ``{database}.schema_migrations``; returns the versions applied."""
+MIGRATION_LOCK = "schema_migrations_lock"
+
+
+class MigrationLocked(TimeoutError):
+    """Another process held the migration lock for longer than we would wait."""
+
+
+@contextmanager
+def migration_lock(client: Client, database: str, wait_s: float = 300.0, stale_after_s: float = 900.0) -> Iterator[None]:
+    """One migrator at a time per database. ClickHouse has no advisory lock, but creating a table
+    is atomic and fails when the table exists, so the table ``{database}.schema_migrations_lock`` is
+    the lock: held while it exists, released by dropping it. A lock older than `stale_after_s`
+    was left by a migrator that died (migrations take seconds) and is broken."""
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    table = f"{database}.{MIGRATION_LOCK}"
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            client.command(f"CREATE TABLE {table} (holder String) ENGINE = Memory COMMENT '{holder}'")
+            break
+        except DatabaseError as exc:
+            if "TABLE_ALREADY_EXISTS" not in str(exc):
+                raise
+        rows = client.query(
+            "SELECT comment, dateDiff('second', metadata_modification_time, now()) FROM system.tables "
+            "WHERE database = {db:String} AND name = {name:String}",
+            parameters={"db": database, "name": MIGRATION_LOCK},
+        ).result_rows
+        if rows and rows[0][1] > stale_after_s:
+            log.warning("breaking the migration lock %s held by %s for %d s", table, rows[0][0], rows[0][1])
+            client.command(f"DROP TABLE IF EXISTS {table}")
+        elif time.monotonic() > deadline:
+            raise MigrationLocked(f"{table} held by {rows[0][0] if rows else '?'} for more than {wait_s:.0f} s")
+        else:
+            time.sleep(1.0)
+    try:
+        yield
+    finally:
+        client.command(f"DROP TABLE IF EXISTS {table}")
+
+
+def migrate(
+    client: Client, database: str, ttl_days: int, directory: Path = MIGRATIONS_DIR, lock_wait_s: float = 300.0
+) -> list[int]:
+    """Apply the migrations not yet recorded in ``{database}.schema_migrations``, under the
+    migration lock (replicas starting together, the compose `migrate` job); returns the versions applied."""
     client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
-    client.command(
-        f"CREATE TABLE IF NOT EXISTS {database}.schema_migrations "
-        "(version UInt32, name String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version"
-    )
-    done = {row[0] for row in client.query(f"SELECT version FROM {database}.schema_migrations").result_rows}
-    applied = []
-    for migration in load_migrations(directory):
-        if migration.version in done:
-            continue
-        for statement in migration.statements(database, ttl_days):
-            client.command(statement)
-        client.insert(f"{database}.schema_migrations", [(migration.version, migration.name)], column_names=["version", "name"])
-        applied.append(migration.version)
-    return applied
+    with migration_lock(client, database, wait_s=lock_wait_s):
+        client.command(
+            f"CREATE TABLE IF NOT EXISTS {database}.schema_migrations "
+            "(version UInt32, name String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version"
+        )
+        done = {row[0] for row in client.query(f"SELECT version FROM {database}.schema_migrations").result_rows}
+        applied = []
+        for migration in load_migrations(directory):
+            if migration.version in done:
+                continue
+            for statement in migration.statements(database, ttl_days):
+                client.command(statement)
+            client.insert(
+                f"{database}.schema_migrations", [(migration.version, migration.name)], column_names=["version", "name"]
+            )
+            applied.append(migration.version)
+        return applied
 
 
 ENRICHED_POST_INSERT_SETTINGS = {

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import itertools
 import math
+import socket
 import threading
+import time
 from collections.abc import Iterator, Sequence
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.utils import floatToGoString
 
@@ -69,6 +74,45 @@ TOPIC_RESETS = Counter(
 TOPICS_RECREATED = Counter("pd_topics_recreated", "Topics a worker found missing and created again", ["topic"])
 
 
-def serve(host: str, port: int) -> None:
-    """Expose /metrics on its own port so scraping never waits on the event loop."""
-    start_http_server(port, addr=host)
+class Heartbeat:
+    """Liveness of a process's event loop: a timer on the loop beats, and `/healthz` fails once the
+    last beat is older than `max_age_s` (the loop is blocked or its tasks are gone), which is what
+    a container healthcheck must catch; the metrics thread alone would keep answering."""
+
+    def __init__(self, max_age_s: float = 30.0):
+        self.max_age_s = max_age_s
+        self._last = time.monotonic()
+
+    def beat(self) -> None:
+        self._last = time.monotonic()
+
+    def alive(self) -> bool:
+        return time.monotonic() - self._last <= self.max_age_s
+
+    async def keep(self, interval_s: float = 1.0) -> None:
+        """Beat from the running event loop until cancelled (run it as a task of the process's loop)."""
+        while True:
+            self.beat()
+            await asyncio.sleep(interval_s)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - scrapes and healthchecks are not worth a log line
+        pass
+
+
+def serve(host: str, port: int, heartbeat: Heartbeat | None = None) -> None:
+    """Expose /metrics (and /healthz, answered from `heartbeat`) on its own thread and port, so
+    scraping never waits on the event loop."""
+    metrics_app = make_wsgi_app(REGISTRY)
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] != "/healthz":
+            return metrics_app(environ, start_response)
+        alive = heartbeat is None or heartbeat.alive()
+        start_response("200 OK" if alive else "503 Service Unavailable", [("Content-Type", "text/plain")])
+        return [b"ok\n" if alive else b"event loop stalled\n"]
+
+    server_class = type("MetricsServer", (ThreadingWSGIServer,), {"address_family": socket.AF_INET6 if ":" in host else socket.AF_INET})
+    server = make_server(host, port, app, server_class, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import msgspec
-
 from datetime import datetime, timedelta, timezone
 
+import msgspec
 import orjson
 import pytest
 
 from pipeline.schemas import Alert, AlertState, EnrichedPost, PostMetrics, StoryDetails, decode
+from pipeline.sinks.clickhouse import ClickHouseSink, MigrationLocked, load_migrations, migrate, migration_lock
 from tests.factories import enriched_post
-from pipeline.sinks.clickhouse import ClickHouseSink, load_migrations, migrate
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +39,20 @@ def test_migrations_apply_once_in_order(open_chdb):
     assert migrate(client, "pd", 30) == []
     tables = {row[0] for row in client.query("SHOW TABLES FROM pd").result_rows}
     assert {"posts", "alerts", "alert_engine_state", "schema_migrations"} <= tables
+    assert "schema_migrations_lock" not in tables  # released
+
+
+def test_migrations_wait_for_the_lock_and_break_a_stale_one(open_chdb):
+    client = open_chdb()
+    client.command("CREATE DATABASE pd")
+    with migration_lock(client, "pd"):  # another migrator is at work
+        with pytest.raises(MigrationLocked, match="schema_migrations_lock held by"):
+            migrate(client, "pd", 30, lock_wait_s=0.5)
+        assert "schema_migrations" not in {row[0] for row in client.query("SHOW TABLES FROM pd").result_rows}
+    client.command("CREATE TABLE pd.schema_migrations_lock (holder String) ENGINE = Memory COMMENT 'dead:1'")
+    with migration_lock(client, "pd", wait_s=0.5, stale_after_s=-1):  # left by a migrator that died
+        assert client.query("SELECT comment FROM system.tables WHERE name = 'schema_migrations_lock'").result_rows != [("dead:1",)]
+    assert migrate(client, "pd", 30) == [m.version for m in load_migrations()]
 
 
 def test_a_batch_is_one_insert_and_redelivery_is_idempotent(sink):

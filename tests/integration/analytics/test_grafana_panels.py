@@ -99,3 +99,15 @@ def test_panels_show_the_expected_figures(filled):
     assert [(row[0], row[4], row[7]) for row in open_alerts] == [("a1", "updated", 20)]
     health = filled.query(by_title["Pipeline throughput and model path"], {})
     assert [round(share, 6) for share in health[-1][2:5]] == [round(1 / 3, 6)] * 3
+
+
+def test_alert_transitions_are_annotations(filled):
+    dashboard = _dashboard()
+    variables = _variables(dashboard, filled)
+    (annotation,) = dashboard["annotations"]["list"]
+    rows = filled.query(expand(annotation["target"]["rawSql"], variables, 60), {})
+    assert [(row[1].split(":")[0], row[3].split(",")[0]) for row in rows] == [
+        ("OPEN warning surge", "open"), ("RESOLVED warning surge", "resolved"),
+        ("OPEN warning surge", "open"), ("UPDATED warning surge", "updated"),
+    ]  # fmt: skip
+    assert rows[-1][2].startswith("20 posts (baseline ") and rows[-1][2].endswith("; alert a1")

@@ -25,7 +25,29 @@ def test_config_is_valid(config):
 
 
 def test_rules_are_valid():
-    assert "SUCCESS: 5 rules found" in _promtool("check", "rules", "rules.yml")
+    assert "SUCCESS: 7 rules found" in _promtool("check", "rules", "rules.yml")
+
+
+@pytest.mark.parametrize("targets", ["targets.yml", "targets.compose.yml"])
+def test_expected_targets_cover_every_scrape_job(targets):
+    """PdWorkersMissing needs an expected count for each pipeline job the deployment scrapes."""
+    import yaml
+
+    config = "prometheus.yml" if targets == "targets.yml" else "prometheus.compose.yml"
+    assert "SUCCESS" in _promtool("check", "rules", targets)
+    jobs = {job["job_name"] for job in yaml.safe_load((PROMETHEUS_DIR / config).read_text())["scrape_configs"]}
+    rules = yaml.safe_load((PROMETHEUS_DIR / targets).read_text())["groups"][0]["rules"]
+    expected = {rule["labels"]["job"] for rule in rules if rule["record"] == "pd:expected_targets"}
+    assert expected == {job for job in jobs if job.startswith("pd-")}
+
+
+@pytest.mark.parametrize("config", ["prometheus.yml", "prometheus.compose.yml"])
+def test_prometheus_sends_its_alerts_to_alertmanager(config):
+    import yaml
+
+    alerting = yaml.safe_load((PROMETHEUS_DIR / config).read_text())["alerting"]
+    (targets,) = [c["targets"] for manager in alerting["alertmanagers"] for c in manager["static_configs"]]
+    assert targets == (["127.0.0.1:9093"] if config == "prometheus.yml" else ["alertmanager:9093"])
 
 
 def test_rule_unit_tests_pass():

@@ -1,0 +1,1 @@
+"""Getting alerts to people: the Alertmanager bridge and an example webhook receiver."""
