@@ -47,7 +47,7 @@ NAB_ROOTS = (SHARED / "nab", SHARED / "nab_corpus")
 MIN_HISTORY = {"hour": 7 * 24, "day": 28}
 ORIGIN_STEP = {"hour": 24, "day": 7}
 SAMPLE_DAYS = 56
-SAMPLE_POSTS_PER_DAY = 700
+SAMPLE_POSTS_PER_DAY = 200  # the density of `make run`'s sample (600 posts in 3 days)
 _TIME_FORMATS = ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S")
 
 

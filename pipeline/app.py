@@ -229,6 +229,12 @@ def create_app(runtime: Runtime) -> faust.App:
     consumers = {"enrich": enrich_consumer, "store": store_consumer, "detect": detect_consumer}
     batch_stages = [consumers[name]() for name in settings.worker_stages]
 
+    if "detect" in settings.worker_stages:  # forecasts refit beside the alert engine, on its owner
+        from pipeline.forecasting.schedule import schedule_refits
+
+        detect = next(consumer for consumer in batch_stages if consumer.stage == "detect")
+        schedule_refits(app, runtime, producer, owns=lambda: bool(detect.consumer and detect.consumer.assignment()))
+
     @app.task
     async def run_batch_stages() -> None:
         async with producer:

@@ -58,14 +58,14 @@ SeriesId = tuple[str, str]
 """(watch, key): watch '' is all posts."""
 
 
-def _utc(value: datetime) -> datetime:
+def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 def data_span(query: Query, db: str) -> tuple[datetime, datetime] | None:
     """(first, newest) minute holding a post, from the per-minute aggregate; None when empty."""
     rows = query(f"SELECT min(minute), max(minute) FROM {db}.posts_by_minute HAVING count() > 0", {})
-    return (_utc(rows[0][0]), _utc(rows[0][1])) if rows else None
+    return (utc(rows[0][0]), utc(rows[0][1])) if rows else None
 
 
 def period_floor(moment: datetime, resolution: Resolution) -> datetime:
@@ -84,7 +84,7 @@ def _gridded(rows: Sequence[tuple], start: datetime, origin: datetime, resolutio
     posts: dict[SeriesId, np.ndarray] = {}
     negative: dict[SeriesId, np.ndarray] = {}
     for period, watch, key, n, neg in rows:
-        index = int((_utc(period) - start).total_seconds() // resolution.seconds)
+        index = int((utc(period) - start).total_seconds() // resolution.seconds)
         if not 0 <= index < size:
             continue
         series = (watch, key)
