@@ -184,7 +184,7 @@ def sample_series(days: int, per_day: int) -> dict[str, list[BenchSeries]]:
     raw = sample_posts(days, per_day)
     with tempfile.TemporaryDirectory() as tmp:
         client = connect(f"chdb://{tmp}/chdb")
-        migrate(client, "bench", ttl_days=36500)
+        migrate(client, "bench", ttl_days=3650)
         sink = ClickHouseSink(client, "bench")
         for i in range(0, len(raw), 4096):
             records = [RawRecord(post.encode(), "posts.raw", 0, i + j) for j, post in enumerate(raw[i : i + 4096])]

@@ -8,7 +8,10 @@ weeks of hourly history exist). Each refit backtests them on the series' own rec
 (rolling origins inside the history), averages the two with the lowest absolute error, and
 takes its prediction intervals from the empirical quantiles of that average's own backtest
 errors (partial horizons included, so a short history still yields residuals), widened by a
-factor per resolution chosen on the development part of `bench.forecast` (README, "Forecasts").
+factor per resolution. Last, the mean of the two latest one-step errors shifts the forecast and,
+where it exceeds the usual one-step error, widens the band, both fading by `Resolution.level_decay` a step:
+a seasonal ensemble alone would keep forecasting yesterday's profile while a story takes off.
+Every setting was chosen on the development part of `bench.forecast` (README, "Forecasts").
 
 statsforecast's AutoETS was measured against it and lost (README); the model is pure numpy.
 """
@@ -43,11 +46,14 @@ class Resolution:
     residual_origins: int
     interval_scale: float
     """Widening of the empirical error quantiles (backtest errors of a chosen model are optimistic)."""
+    level_decay: float = 0.0
+    """Per step, how fast the shift by the latest one-step errors (and the band's widening) fades;
+    0 = no shift (daily: on the development part a shift made daily forecasts worse)."""
     weekly_season: int | None = None
 
 
 HOURLY = Resolution("hour", 3600, season=24, horizon=24, select_step=12, select_origins=8, residual_step=12,
-                    residual_origins=14, interval_scale=1.15, weekly_season=168)  # fmt: skip
+                    residual_origins=14, interval_scale=1.15, level_decay=0.8, weekly_season=168)  # fmt: skip
 DAILY = Resolution("day", 86400, season=7, horizon=14, select_step=7, select_origins=4, residual_step=1,
                    residual_origins=21, interval_scale=2.4)  # fmt: skip
 RESOLUTIONS = {r.name: r for r in (HOURLY, DAILY)}
@@ -56,6 +62,8 @@ ENSEMBLE_SIZE = 2
 MIN_CYCLES = 2
 """A forecaster is backtested at an origin only with this many seasons of history before it."""
 MIN_RESIDUALS = 10
+RECENT_ERRORS = 2
+MAX_WIDENING = 10.0
 Z_80, Z_95 = 1.2816, 1.96
 
 
@@ -190,7 +198,15 @@ def forecast(history: np.ndarray, resolution: Resolution) -> Forecast:
     if len(pooled) < MIN_RESIDUALS:
         return _spread_band(mean, y, members)
     q10, q90, q025, q975 = np.quantile(pooled, [0.1, 0.9, 0.025, 0.975]) * resolution.interval_scale
-    return Forecast(mean, mean + q10, mean + q90, mean + q025, mean + q975, members)
+    # the latest one-step errors: a level the ensemble has not caught up with shifts the forecast,
+    # and errors larger than usual widen the band, both fading over the horizon
+    recent = [residuals[0][0]] + [y[n - j] - ensemble(y[: n - j], 1)[0] for j in range(2, RECENT_ERRORS + 1)]
+    bias = float(np.mean(recent))
+    typical = float(np.median(np.abs([window[0] for window in residuals[1:]]))) if len(residuals) > 1 else 0.0
+    fade = resolution.level_decay ** np.arange(1, horizon + 1)
+    widen = 1 + (np.clip(abs(bias) / typical, 1.0, MAX_WIDENING) - 1) * fade if typical > 0 else 1.0
+    mean = mean + bias * fade
+    return Forecast(mean, mean + q10 * widen, mean + q90 * widen, mean + q025 * widen, mean + q975 * widen, members)
 
 
 def _fallback(y: np.ndarray, resolution: Resolution) -> Forecast:

@@ -30,7 +30,8 @@ Query = Callable[[str, dict], list[tuple]]
 
 HISTORY_PERIODS = {"hour": 35 * 24, "day": 182}
 MIN_POSTS = {"hour": 48, "day": 28}
-"""A series with fewer posts over its whole history is not forecast (a stray country mention)."""
+"""A series with fewer posts over its whole history is not forecast (a stray country mention);
+`min_posts` overrides it where a caller wants every series (observed values for a chart)."""
 
 _PERIOD_START = {"hour": "toStartOfHour", "day": "toStartOfDay"}
 _NOT_WORD = r"[^\p{L}\p{N}]"  # Python's str.isalnum(), which the watches' matcher uses for word boundaries
@@ -78,7 +79,9 @@ def grid_start(first: datetime, origin: datetime, resolution: Resolution) -> dat
     return max(period_floor(first, resolution), earliest)
 
 
-def _gridded(rows: Sequence[tuple], start: datetime, origin: datetime, resolution: Resolution) -> dict[SeriesId, Counts]:
+def _gridded(
+    rows: Sequence[tuple], start: datetime, origin: datetime, resolution: Resolution, min_posts: int | None = None
+) -> dict[SeriesId, Counts]:
     """rows of (period, watch, key, posts, negative) -> Counts per series with zeros where nothing was posted."""
     size = int((origin - start).total_seconds() // resolution.seconds)
     posts: dict[SeriesId, np.ndarray] = {}
@@ -95,7 +98,7 @@ def _gridded(rows: Sequence[tuple], start: datetime, origin: datetime, resolutio
     return {
         series: Counts(start, posts[series], negative[series])
         for series in sorted(posts)
-        if posts[series].sum() >= MIN_POSTS[resolution.name]
+        if posts[series].sum() >= (MIN_POSTS[resolution.name] if min_posts is None else min_posts)
     }
 
 
@@ -103,7 +106,9 @@ def _range_params(start: datetime, origin: datetime) -> dict:
     return {"start": start, "origin": origin}
 
 
-def overall_counts(query: Query, db: str, resolution: Resolution, start: datetime, origin: datetime) -> dict[SeriesId, Counts]:
+def overall_counts(
+    query: Query, db: str, resolution: Resolution, start: datetime, origin: datetime, min_posts: int | None = None
+) -> dict[SeriesId, Counts]:
     """``topic:<topic>`` and ``country:<code>`` over all posts."""
     period = _PERIOD_START[resolution.name]
     sql = f"""
@@ -118,11 +123,12 @@ SELECT {period}(minute) AS period, '' AS watch, concat('country:', country) AS k
 FROM {db}.posts_by_country_minute
 WHERE minute >= {{start:DateTime('UTC')}} AND minute < {{origin:DateTime('UTC')}}
 GROUP BY period, key"""
-    return _gridded(query(sql, _range_params(start, origin)), start, origin, resolution)
+    return _gridded(query(sql, _range_params(start, origin)), start, origin, resolution, min_posts)
 
 
 def watch_counts(
-    query: Query, db: str, watches: Sequence[Watch], resolution: Resolution, start: datetime, origin: datetime
+    query: Query, db: str, watches: Sequence[Watch], resolution: Resolution, start: datetime, origin: datetime,
+    min_posts: int | None = None,
 ) -> dict[SeriesId, Counts]:
     """Every key of every watch, one query per watch over `posts` in the range."""
     period = _PERIOD_START[resolution.name]
@@ -136,7 +142,7 @@ FROM {db}.posts
 WHERE created_at >= {{start:DateTime('UTC')}} AND created_at < {{origin:DateTime('UTC')}} AND {condition}
 GROUP BY period, key"""
         rows = query(sql, {**params, **_range_params(start, origin), "watch": watch.name})
-        out |= _gridded(rows, start, origin, resolution)
+        out |= _gridded(rows, start, origin, resolution, min_posts)
     return out
 
 
