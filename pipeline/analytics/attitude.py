@@ -84,9 +84,9 @@ SELECT public, any(audience) AS audience, sum(day_posts) AS posts,
        positive_share - negative_share AS net_score,
        if(count() >= 2, tupleElement(simpleLinearRegression(toFloat64(toRelativeDayNum(t)), day_net), 'k'), NULL)
            AS net_score_trend_per_day,
-       any(f.forecast_net_7d) AS forecast_net_score_7d,
-       any(f.forecast_lower_80) AS forecast_lower_80,
-       any(f.forecast_upper_80) AS forecast_upper_80
+       if(max(f.has_forecast) = 1, any(f.forecast_net_7d), NULL) AS forecast_net_score_7d,
+       if(max(f.has_forecast) = 1, any(f.forecast_lower_80), NULL) AS forecast_lower_80,
+       if(max(f.has_forecast) = 1, any(f.forecast_upper_80), NULL) AS forecast_upper_80
 FROM (
     SELECT toStartOfDay(created_at) AS t, public, any(audience) AS audience, count() AS day_posts,
            countIf(sentiment_label = 'negative') AS day_negative, countIf(sentiment_label = 'positive') AS day_positive,
@@ -96,7 +96,7 @@ FROM (
     GROUP BY t, public
 ) AS d
 LEFT JOIN (
-    SELECT substring(key, length('attitude:') + 1) AS public,
+    SELECT substring(key, length('attitude:') + 1) AS public, 1 AS has_forecast,
            avgIf(forecast, step < 7) AS forecast_net_7d,
            avgIf(lower_80, step < 7) AS forecast_lower_80, avgIf(upper_80, step < 7) AS forecast_upper_80
     FROM {{db}}.forecasts FINAL

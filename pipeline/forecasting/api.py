@@ -38,10 +38,10 @@ OVERVIEW = View(
     "forecast_overview",
     "Current forecasts: next 24 hours and next 14 days",
     """
-SELECT watch, key, metric, resolution, max(origin) AS origin, argMin(forecast, step) AS next_forecast,
+SELECT watch, key, metric, resolution, max(f.origin) AS origin, argMin(forecast, step) AS next_forecast,
        max(forecast) AS peak_forecast, max(upper_80) AS peak_upper_80, argMax(t, upper_80) AS peak_at, any(model) AS model
-FROM {db}.forecasts FINAL
-WHERE (watch, key, metric, resolution, origin) IN (
+FROM {db}.forecasts AS f FINAL
+WHERE (f.watch, f.key, f.metric, f.resolution, f.origin) IN (
     SELECT watch, key, metric, resolution, max(origin) FROM {db}.forecasts GROUP BY watch, key, metric, resolution)
 GROUP BY watch, key, metric, resolution
 ORDER BY watch, key, metric, resolution""",
