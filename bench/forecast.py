@@ -32,7 +32,7 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -158,7 +158,6 @@ def sample_posts(days: int, per_day: int):
     """The bundled sample generator over `days` days ending where the bundled timeline ends
     (its Hong Kong surge is on the last day), `per_day` posts a day."""
     import dataclasses
-    from datetime import timedelta
 
     from pipeline.samples.generate import Templates, sample_stream
 
@@ -170,7 +169,8 @@ def sample_posts(days: int, per_day: int):
 
 def sample_series(days: int, per_day: int) -> dict[str, list[BenchSeries]]:
     """Hourly and daily volume / negative share of every series a refit would forecast on the
-    sample, read from chdb with the refit's queries after the production enrich and store stages."""
+    sample, read from chdb with the refit's queries after the production enrich and store stages.
+    (Imported here: `--nab-only` needs numpy alone, so it also runs beside other forecasting packages.)"""
     from pipeline.alerting.watches import load_watches
     from pipeline.forecasting import series as queries
     from pipeline.forecasting.model import RESOLUTIONS
@@ -193,7 +193,7 @@ def sample_series(days: int, per_day: int) -> dict[str, list[BenchSeries]]:
         watches = load_watches(settings.watches_dir)
         out: dict[str, list[BenchSeries]] = {}
         for name, resolution in RESOLUTIONS.items():
-            origin = queries.period_floor(newest, resolution) + timedelta_of(resolution)  # the whole last period is history
+            origin = queries.period_floor(newest, resolution) + timedelta(seconds=resolution.seconds)  # all is history
             start = queries.grid_start(first, origin, resolution)
             counts = queries.overall_counts(sink.query, "bench", resolution, start, origin)
             counts |= queries.watch_counts(sink.query, "bench", watches, resolution, start, origin)
@@ -204,12 +204,6 @@ def sample_series(days: int, per_day: int) -> dict[str, list[BenchSeries]]:
             ]
         sink.close()
     return out
-
-
-def timedelta_of(resolution: Resolution):
-    from datetime import timedelta
-
-    return timedelta(seconds=resolution.seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
