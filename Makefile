@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install system-deps models run test test-unit test-faults eval bench bench-alerts stack worker clean
+.PHONY: install system-deps models run test test-unit test-faults eval bench bench-alerts bench-forecast stack worker clean
 
 # Python environment, pinned in pyproject.toml (torch 2.13.0 resolves to the CPU wheel on disk).
 $(VENV)/.installed: pyproject.toml
@@ -56,9 +56,14 @@ bench: install models
 	$(PY) -m bench.sink
 	$(PY) -m bench.latency
 	$(PY) -m bench.replay
+	$(MAKE) bench-forecast
 
 bench-alerts: install
 	$(PY) -m bench.nab_alerts
+
+# Forecasting model vs seasonal naive on NAB and the sample stream (~2 min of CPU).
+bench-forecast: install
+	$(PY) -m bench.forecast
 
 stack: install
 	$(PY) -m pipeline stack

@@ -24,6 +24,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from pipeline.alerting.watches import Watch
 from pipeline.analysis import Analyser
 from pipeline.batches import BatchStage, SingleOwnerAssignor, StageRunner
+from pipeline.forecasting.schedule import schedule_refits
 from pipeline.kafka import SharedProducer
 from pipeline.settings import Settings
 from pipeline.sinks import metrics
@@ -87,6 +88,10 @@ def create_app(runtime: Runtime) -> faust.App:
         StageRunner(settings, build(runtime), producer, assignor=assignor)
         for build, assignor in (STAGES[name] for name in settings.worker_stages)
     ]
+
+    detect = next((runner for runner in runners if runner.stage.name == "detect"), None)
+    if detect is not None:  # forecasts refit beside the alert engine, on its owner
+        schedule_refits(app, runtime, producer, owns=detect.consumer.holds_partitions)
 
     @app.task
     async def run_stages() -> None:

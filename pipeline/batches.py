@@ -193,6 +193,10 @@ class BatchConsumer:
         self._next: dict[TopicPartition, int] = {}  # offset after the last batch handled, per partition
         self._handed_over_at = 0.0  # event-loop time the last batch went to the handler
 
+    def holds_partitions(self) -> bool:
+        """Whether this member holds a partition now (a standby of a single-owner group holds none)."""
+        return self.consumer is not None and bool(self.consumer.assignment())
+
     def _create_consumer(self) -> AIOKafkaConsumer:
         settings = self.settings
         return AIOKafkaConsumer(

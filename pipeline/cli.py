@@ -176,6 +176,16 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> None:
     print(render(alerts, score(alerts, load_incidents(args.incidents))), end="")
 
 
+def cmd_forecast(args: argparse.Namespace, settings: Settings) -> None:
+    from pipeline.forecasting.command import ForecastUnavailable, forecast_command
+
+    try:
+        print(forecast_command(settings, watch=args.watch, key=args.key, metric=args.metric,
+                               resolution=args.resolution, refit=args.refit, fmt=args.format), end="")  # fmt: skip
+    except ForecastUnavailable as exc:
+        raise SystemExit(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -230,6 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--incidents", type=Path, required=True, help="YAML of labelled incidents")
     backtest.add_argument("--watches", type=Path, default=None, help="watch directory (default WATCHES_DIR)")
     backtest.set_defaults(func=cmd_backtest)
+    forecast = sub.add_parser("forecast", help="the newest forecast of a watch key, topic, country or public")
+    forecast.add_argument("--watch", default="", help="watch name (omit for all posts)")
+    forecast.add_argument("--key", required=True, help="all | topic:<topic> | country:<code> | attitude:<public>")
+    forecast.add_argument("--metric", choices=("volume", "negative_share", "net_score"), default="volume")
+    forecast.add_argument("--resolution", choices=("hour", "day"), default="hour")
+    forecast.add_argument("--refit", action="store_true", help="refit every series from ClickHouse first")
+    forecast.add_argument("--format", choices=("text", "json"), default="text")
+    forecast.set_defaults(func=cmd_forecast)
     return parser
 
 

@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     )
     watches_dir: Path = Field(PROJECT_ROOT / "models" / "watches", description="Directory of watch YAML files.")
     alert_idle_flush_s: float = Field(30.0, gt=0, description="Idle time after which open alert windows close.")
+    forecast_refit_s: float = Field(
+        300.0, ge=0, description="Seconds between forecast refits on the worker owning the alert engine; 0 = none."
+    )
+    publics_path: Path = Field(
+        PROJECT_ROOT / "models" / "publics.yaml", description="Known accounts' countries and Chinese official accounts."
+    )
 
     # --- serving -------------------------------------------------------------------------------
     metrics_host: str = Field("127.0.0.1", description="Bind address of /metrics and the dashboard.")

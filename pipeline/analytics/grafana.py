@@ -16,7 +16,9 @@ import re
 import sys
 from pathlib import Path
 
+from pipeline.analytics import attitude
 from pipeline.analytics.views import VIEWS, View
+from pipeline.forecasting import api as forecasts
 from pipeline.settings import PROJECT_ROOT, Settings
 
 DASHBOARD_PATH = PROJECT_ROOT / "deploy" / "grafana" / "dashboards" / "pd-monitor.json"
@@ -68,6 +70,11 @@ LAYOUT = (
     ("open_alerts", 24), ("top_negative_posts", 24), ("recent_alerts", 24), ("watch_detail", 24),
     ("pipeline_health", 24),
 )  # fmt: skip
+# The row of forecasts and of the attitude toward China: (view, width, module defining it).
+OUTLOOK_LAYOUT = (
+    (forecasts.BAND, 24, "pipeline/forecasting/api.py"), (forecasts.OVERVIEW, 24, "pipeline/forecasting/api.py"),
+    (attitude.DAILY, 12, "pipeline/analytics/attitude.py"), (attitude.SUMMARY, 12, "pipeline/analytics/attitude.py"),
+)  # fmt: skip
 PANEL_HEIGHT = 8
 
 
@@ -83,13 +90,13 @@ def grafana_sql(view: View) -> str:
     return _PARAMETER.sub(macro, view.sql.replace("{db}", "${db}")).strip()
 
 
-def _clickhouse_panel(view: View, panel_id: int, grid: dict) -> dict:
+def _clickhouse_panel(view: View, panel_id: int, grid: dict, source: str = "pipeline/analytics/views.py") -> dict:
     is_series = view.kind == "timeseries"
     return {
         "id": panel_id,
         "type": "timeseries" if is_series else "table",
         "title": view.title,
-        "description": f"View `{view.name}` of pipeline/analytics/views.py",
+        "description": f"View `{view.name}` of {source}",
         "datasource": CLICKHOUSE_DS,
         "gridPos": grid,
         "fieldConfig": {"defaults": {"unit": "short"}, "overrides": _share_overrides(view)},
@@ -155,6 +162,12 @@ def build_dashboard(database: str | None = None) -> dict:
     for (name, _), grid in zip(LAYOUT, grids):
         panels.append(_clickhouse_panel(VIEWS[name], next_id, grid))
         next_id += 1
+    panels.append(_row("Forecasts and attitude toward China (ClickHouse)", next_id, y))
+    next_id += 1
+    grids, y = _place([width for _, width, _ in OUTLOOK_LAYOUT], y + 1)
+    for (view, _, source), grid in zip(OUTLOOK_LAYOUT, grids):
+        panels.append(_clickhouse_panel(view, next_id, grid, source))
+        next_id += 1
     panels.append(_row("Workers (Prometheus)", next_id, y))
     next_id += 1
     grids, _ = _place([12] * len(WORKER_PANELS), y + 1)
@@ -176,7 +189,8 @@ def build_dashboard(database: str | None = None) -> dict:
                 {"name": "db", "type": "constant", "query": database, "hide": 2,
                  "current": {"text": database, "value": database}},
                 {"name": "watch", "type": "query", "label": "Watch", "datasource": CLICKHOUSE_DS,
-                 "query": "SELECT DISTINCT watch FROM ${db}.alerts ORDER BY watch", "refresh": 2, "sort": 1,
+                 "query": "SELECT DISTINCT watch FROM (SELECT watch FROM ${db}.alerts UNION ALL "
+                          "SELECT watch FROM ${db}.forecasts WHERE watch != '') ORDER BY watch", "refresh": 2, "sort": 1,
                  "current": {}, "options": [], "includeAll": False, "multi": False},
             ]
         },  # fmt: skip

@@ -1,8 +1,9 @@
 """Account analytics after the WeChat-diplomacy study (seed paper 004, Tables 1-3, Figures 1-2).
 
 For one account and period: the distribution of first- and second-level issues (Table 1), the top
-articles by pageviews and by engagement (Tables 2-3), articles per month (Figure 1) and the
-correlation of pageviews with engagement (Figure 2).
+articles by pageviews and by engagement (Tables 2-3), articles per month (Figure 1), the
+correlation of pageviews with engagement (Figure 2), and the attitude toward China of each public
+over the same period (`pipeline.analytics.attitude`: what the account's audiences say about China).
 
 Figures come from ``posts FINAL``: one row per article with its latest counters, so they are exact
 under redelivery and re-crawls. *Engagement* is the "looking at" count when the source reports it,
@@ -23,6 +24,8 @@ from typing import Literal
 
 import orjson
 from scipy import stats
+
+from pipeline.analytics.attitude import attitude_summary
 
 Query = Callable[[str, dict], list[tuple]]
 Format = Literal["text", "csv", "json"]
@@ -90,6 +93,20 @@ class Correlation:
 
 
 @dataclass(frozen=True)
+class PublicAttitude:
+    """One public's attitude toward China over the period (`pipeline.analytics.attitude.SUMMARY`)."""
+
+    public: str
+    audience: str
+    posts: int
+    negative_share: float
+    positive_share: float
+    net_score: float
+    net_score_trend_per_day: float | None
+    forecast_net_score_7d: float | None
+
+
+@dataclass(frozen=True)
 class AccountReport:
     account: str
     source: str | None
@@ -104,6 +121,7 @@ class AccountReport:
     pageviews: MetricSummary
     engagement: MetricSummary
     correlation: Correlation
+    china_attitude: tuple[PublicAttitude, ...]
 
 
 @dataclass(frozen=True)
@@ -162,6 +180,15 @@ def build_report(
         pageviews=_summary(a.pageviews for a in articles),
         engagement=_summary(a.engagement for a in articles),
         correlation=_correlation(articles),
+        china_attitude=_china_attitude(query, db, start, end),
+    )
+
+
+def _china_attitude(query: Query, db: str, start: datetime, end: datetime) -> tuple[PublicAttitude, ...]:
+    fields = PublicAttitude.__dataclass_fields__
+    return tuple(
+        PublicAttitude(**{name: value for name, value in row.items() if name in fields})
+        for row in attitude_summary(query, db, start, end)
     )
 
 
@@ -255,6 +282,8 @@ CSV_COLUMNS = (
     "section", "rank", "month", "topic", "secondary_topic", "id", "date", "title", "url", "articles", "share",
     "pageviews", "engagement", "n", "total", "mean", "maximum", "above_mean", "above_mean_share",
     "pearson_r", "pearson_p", "spearman_r", "spearman_p",
+    "public", "audience", "posts", "negative_share", "positive_share", "net_score", "net_score_trend_per_day",
+    "forecast_net_score_7d",
 )  # fmt: skip
 
 
@@ -274,6 +303,8 @@ def _csv_rows(report: AccountReport) -> Iterable[dict]:
     for section, summary in (("pageviews_summary", report.pageviews), ("engagement_summary", report.engagement)):
         yield {"section": section, **asdict(summary)}
     yield {"section": "correlation_pageviews_engagement", **asdict(report.correlation)}
+    for attitude in report.china_attitude:
+        yield {"section": "china_attitude", **asdict(attitude)}
 
 
 def _render_csv(report: AccountReport) -> str:
@@ -343,6 +374,20 @@ def _render_text(report: AccountReport) -> str:
         "Pageviews vs likes / \"looking at\" (Figure 2)",
         f"n = {c.n}, Pearson r = {_num(c.pearson_r, 3)} (p = {_num(c.pearson_p, 4)}), "
         f"Spearman rho = {_num(c.spearman_r, 3)} (p = {_num(c.spearman_p, 4)})",
+        "",
+        "Attitude toward China by public (posts mentioning China; net = positive - negative share)",
     ]
+    lines += _table(
+        ("Public", "Audience", "Posts", "Negative", "Positive", "Net", "Trend/day", "Forecast 7 d"),
+        [
+            (a.public, a.audience, a.posts, _pct(a.negative_share), _pct(a.positive_share), _signed(a.net_score),
+             _signed(a.net_score_trend_per_day), _signed(a.forecast_net_score_7d))
+            for a in report.china_attitude
+        ],
+    )  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.3f}"
 

@@ -191,11 +191,15 @@ def run_view(query: Query, db: str, name: str, **params) -> list[dict]:
     Raises KeyError for an unknown view and ValueError when parameters are missing or unexpected,
     so a typo fails loudly instead of reaching ClickHouse as an unbound placeholder.
     """
-    view = VIEWS[name]
+    return run(VIEWS[name], query, db, **params)
+
+
+def run(view: View, query: Query, db: str, **params) -> list[dict]:
+    """Run `view` (of this module or another's, e.g. `pipeline.analytics.attitude`); see `run_view`."""
     given = set(params)
     if given != view.parameters:
         raise ValueError(
-            f"view {name!r} takes parameters {sorted(view.parameters)}, got {sorted(given)}"
+            f"view {view.name!r} takes parameters {sorted(view.parameters)}, got {sorted(given)}"
         )
     rows = query(render_sql(view, db), params)
     return [dict(zip(view.columns, row, strict=True)) for row in rows]

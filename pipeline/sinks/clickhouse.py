@@ -257,6 +257,10 @@ class ClickHouseSink:
     def insert_alerts(self, alerts: Sequence[Alert]) -> int:
         return self._insert("alerts", ALERT_COLUMNS, (alert_row(a) for a in alerts))
 
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> int:
+        """One insert of `rows` into `table` of this database (forecasts, the account registry)."""
+        return self._insert(table, columns, rows)
+
     def _insert(self, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> int:
         data = list(rows)
         if data:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from pipeline.analytics.grafana import DASHBOARD_PATH
+from pipeline.forecasting.service import FORECAST_COLUMNS
 from pipeline.schemas import AlertState
 from tests.integration.analytics.analytics_samples import make_alert, make_post
 
@@ -57,6 +58,11 @@ def filled(sink):
         make_alert("a1", "ru-sanctions", AlertState.UPDATED, NOW - timedelta(minutes=15), observed=20),
         make_alert("a2", "ru-sanctions", AlertState.OPEN, NOW - timedelta(hours=2), key="CN"),
         make_alert("a2", "ru-sanctions", AlertState.RESOLVED, NOW - timedelta(hours=1), key="CN"),
+    ])  # fmt: skip
+    origin = NOW.replace(minute=0) - timedelta(hours=1)
+    sink.insert_rows("forecasts", FORECAST_COLUMNS, [
+        ("ru-sanctions", "all", "volume", "hour", origin + timedelta(hours=step), origin, step, 10.0, 5.0, 15.0, 2.0,
+         20.0, "test", NOW) for step in range(24)
     ])  # fmt: skip
     return sink
 
