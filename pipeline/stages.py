@@ -109,8 +109,8 @@ class EnrichStage:
                 log.exception("reading %s failed", decoded.id)
                 out.dead.append(dead_letter_for(Rejection(reason=Reason.PROCESSING_ERROR, detail=repr(exc)), record))
 
-        deadline_s = self.settings.enrich_deadline_s - (time.monotonic() - started)
-        results = self.analyser.classify([reading for _, reading in accepted], deadline_s)
+        deadline = started + self.settings.enrich_deadline_s  # the batch's one budget, on one clock
+        results = self.analyser.classify([reading for _, reading in accepted], deadline)
         processed_at = datetime.now(timezone.utc)
         for (record, reading), result in zip(accepted, results):
             post, repost_of = reading.post, reading.repost_of

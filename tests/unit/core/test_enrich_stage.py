@@ -1,13 +1,15 @@
-"""The enrich agent's per-batch work, without a broker: validation, duplicates, reposts, fallback."""
+"""The enrich stage's per-batch work, without a broker: validation, duplicates, reposts, the deadline."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 import pytest
 
 from pipeline.analysis import ContentAnalyser
-from pipeline.models.enricher import LexicalEnricher
+from pipeline.models.enricher import DEFAULT_ROUTES, LexicalEnricher
+from pipeline.models.routes import load_routes
 from pipeline.schemas import RawPost, Reason
 from pipeline.settings import Settings
 from pipeline.stages import EnrichStage, RawRecord
@@ -21,16 +23,22 @@ class CountingEnricher:
     def __init__(self):
         self.model = LexicalEnricher.load()
         self.seen: list[str] = []
+        self.deadlines: list[float | None] = []
 
-    def enrich(self, texts, langs, *, deadline_s=None):
+    def enrich(self, texts, langs, kinds, *, deadline=None):
         self.seen.extend(texts)
-        return self.model.enrich(texts, langs, deadline_s=deadline_s)
+        self.deadlines.append(deadline)
+        return self.model.enrich(texts, langs, kinds, deadline=deadline)
+
+
+def analyser(settings: Settings, enricher) -> ContentAnalyser:
+    return ContentAnalyser(settings, enricher, load_routes(DEFAULT_ROUTES), "other")
 
 
 @pytest.fixture
 def stage():
     settings = Settings(max_text_chars=300)
-    return EnrichStage(settings, ContentAnalyser(settings, CountingEnricher()))
+    return EnrichStage(settings, analyser(settings, CountingEnricher()))
 
 
 def record(post: RawPost | bytes, offset: int, partition: int = 0) -> RawRecord:
@@ -60,13 +68,20 @@ def test_a_repost_reuses_the_result_without_a_second_inference(stage):
         [record(post("1", ORIGINAL), 0), record(post("2", f"转发微博 //@路人甲: {ORIGINAL}"), 1)]
     )
     first, repost = out.enriched
-    assert repost.is_repost and repost.repost_of == "1" and repost.model_path == "cache"
+    assert repost.is_repost and repost.repost_of == "1" and repost.model_path == first.model_path == "lexical"
     assert (repost.topic, repost.sentiment_score) == (first.topic, first.sentiment_score)
     assert len(stage.analyser.enricher.seen) == 1
 
-    later = stage.process([record(post("3", ORIGINAL + "!!"), 2)])  # near-duplicate in a later batch
-    assert later.enriched[0].repost_of == "1" and later.enriched[0].model_path == "cache"
+    later = stage.process([record(post("3", f"RT @someone: {ORIGINAL}"), 2)])  # the same text, a later batch
+    assert later.enriched[0].repost_of == "1" and later.enriched[0].sentiment_score == first.sentiment_score
     assert len(stage.analyser.enricher.seen) == 1
+
+
+def test_the_batch_deadline_is_computed_once_from_the_settings(stage):
+    before = time.monotonic()
+    stage.process([record(post("1", ORIGINAL), 0)])
+    (deadline,) = stage.analyser.enricher.deadlines
+    assert before + stage.settings.enrich_deadline_s <= deadline <= time.monotonic() + stage.settings.enrich_deadline_s
 
 
 def test_a_near_duplicate_is_marked_but_scored_on_its_own_text(stage):
@@ -83,7 +98,7 @@ def test_scores_do_not_depend_on_the_order_partitions_are_read_in():
     records = [record(p, i) for i, p in enumerate(generate(seed=7, count=600))]
 
     def scores(order: list[int]) -> dict[str, tuple]:
-        stage = EnrichStage(Settings(), ContentAnalyser(Settings(), LexicalEnricher.load()))
+        stage = EnrichStage(Settings(), analyser(Settings(), LexicalEnricher.load()))
         out = {}
         for start in range(0, len(order), 256):
             for post in stage.process([records[i] for i in order[start : start + 256]]).enriched:
