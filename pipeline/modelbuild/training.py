@@ -57,7 +57,7 @@ def e5_token_embeddings(encoder_dir: Path) -> TokenEmbeddings:
     return TokenEmbeddings([piece for piece, _ in entries], vectors)
 
 
-def fit_head(x, labels: Sequence[str], *, c: float, max_iter: int = 1000) -> SoftmaxHead:
+def fit_head(x, labels: Sequence[str], *, c: float, tol: float = 1e-4, max_iter: int = 1000) -> SoftmaxHead:
     """Multinomial logistic regression (sklearn, lbfgs, class-balanced) as a SoftmaxHead over
     SENTIMENT_CLASSES. Deterministic for the same input."""
     from sklearn.linear_model import LogisticRegression
@@ -65,7 +65,7 @@ def fit_head(x, labels: Sequence[str], *, c: float, max_iter: int = 1000) -> Sof
     missing = set(SENTIMENT_CLASSES) - set(labels)
     if missing:
         raise ValueError(f"a sentiment head needs examples of every class; missing {sorted(missing)}")
-    model = LogisticRegression(C=c, max_iter=max_iter, class_weight="balanced").fit(x, list(labels))
+    model = LogisticRegression(C=c, tol=tol, max_iter=max_iter, class_weight="balanced").fit(x, list(labels))
     order = [list(model.classes_).index(c) for c in SENTIMENT_CLASSES]
     return SoftmaxHead(SENTIMENT_CLASSES, model.coef_[order].astype(np.float32),
                        model.intercept_[order].astype(np.float32))
