@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from pipeline.models.taxonomy import read_config
 
 ANY_LANG = "*"
 
@@ -69,11 +69,4 @@ def parse_routes(doc, source: str = "<routes>") -> Routes:
 
 
 def load_routes(path: Path) -> Routes:
-    path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RouteError(f"route file not found: {path}") from None
-    except yaml.YAMLError as exc:
-        raise RouteError(f"{path}: invalid YAML: {exc}") from None
-    return parse_routes(doc, str(path))
+    return parse_routes(read_config(path, RouteError, "route"), str(path))
