@@ -16,7 +16,8 @@ from typing import Protocol
 import xxhash
 
 from pipeline.models.enricher import Enrichment
-from pipeline.models.routes import Routes
+from pipeline.models.routes import Routes, load_routes
+from pipeline.models.taxonomy import load_taxonomy
 from pipeline.schemas import RawPost
 from pipeline.settings import Settings
 from pipeline.transforms import Normalised, RepostDetector, RepostMatch, ResultCache, normalise
@@ -62,12 +63,13 @@ class ContentAnalyser:
     or odd (emoji only, mixed scripts), goes to the model.
     """
 
-    def __init__(self, settings: Settings, enricher: Enricher, routes: Routes, fallback_topic: str):
+    def __init__(self, settings: Settings, enricher: Enricher, routes: Routes | None = None):
+        """`routes` defaults to the settings' route table (`ROUTES_PATH`)."""
         self.enricher = enricher
-        self.routes = routes
+        self.routes = routes or load_routes(settings.routes_path)
         self.reposts = RepostDetector(capacity=settings.dedupe_capacity)
         self.results_by_text: ResultCache[int, Enrichment] = ResultCache(settings.dedupe_capacity)
-        self.empty = Enrichment(fallback_topic, "", 0.0, 0.0, "neutral", "empty")
+        self.empty = Enrichment(load_taxonomy(settings.taxonomy_path).fallback_topic, "", 0.0, 0.0, "neutral", "empty")
 
     def read(self, post: RawPost) -> Reading:
         norm = normalise(post)

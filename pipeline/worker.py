@@ -23,8 +23,6 @@ def load_analyser(settings: Settings) -> ContentAnalyser:
     """The model tier `ENRICHER` names (auto: the learned model once `make models` has built it,
     else the lexical model)."""
     from pipeline.models.enricher import MANIFEST, LearnedEnricher, LexicalEnricher, TransformerEnricher
-    from pipeline.models.routes import load_routes
-    from pipeline.models.taxonomy import load_taxonomy
 
     built = (settings.model_dir / MANIFEST).exists()
     common = {"examples_path": settings.topic_examples_path}
@@ -35,8 +33,7 @@ def load_analyser(settings: Settings) -> ContentAnalyser:
     else:
         log.warning("using the lexical enricher (ENRICHER=%s, models built: %s)", settings.enricher, built)
         model = LexicalEnricher.load(settings.taxonomy_path, settings.model_dir, **common)
-    taxonomy = load_taxonomy(settings.taxonomy_path)
-    return ContentAnalyser(settings, model, load_routes(settings.routes_path), taxonomy.fallback_topic)
+    return ContentAnalyser(settings, model)
 
 
 AnalyserFactory = Callable[[Settings], Analyser]

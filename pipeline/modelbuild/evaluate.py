@@ -29,7 +29,6 @@ from pipeline.modelbuild import datasets
 from pipeline.models.enricher import (DEFAULT_MODEL_DIR, DEFAULT_ROUTES, DEFAULT_TAXONOMY, REPO_ROOT, Enrichment,
                                       LearnedEnricher, LexicalEnricher)
 from pipeline.models.routes import load_routes
-from pipeline.models.taxonomy import load_taxonomy
 from pipeline.schemas import RawPost
 from pipeline.settings import Settings
 
@@ -93,8 +92,7 @@ def analyse(analyser: ContentAnalyser, held_out: HeldOut) -> list[Enrichment]:
 
 
 def production_analyser(enricher, taxonomy: Path) -> ContentAnalyser:
-    settings = Settings(dedupe_capacity=1000)
-    return ContentAnalyser(settings, enricher, load_routes(DEFAULT_ROUTES), load_taxonomy(taxonomy).fallback_topic)
+    return ContentAnalyser(Settings(dedupe_capacity=1000, taxonomy_path=taxonomy, routes_path=DEFAULT_ROUTES), enricher)
 
 
 def evaluate(model_dir: Path) -> list[tuple[HeldOut, str, float, float, float]]:

@@ -8,8 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from pipeline.analysis import ContentAnalyser
-from pipeline.models.enricher import DEFAULT_ROUTES, LexicalEnricher
-from pipeline.models.routes import load_routes
+from pipeline.models.enricher import LexicalEnricher
 from pipeline.schemas import RawPost, Reason
 from pipeline.settings import Settings
 from pipeline.stages import EnrichStage, RawRecord
@@ -31,14 +30,10 @@ class CountingEnricher:
         return self.model.enrich(texts, langs, kinds, deadline=deadline)
 
 
-def analyser(settings: Settings, enricher) -> ContentAnalyser:
-    return ContentAnalyser(settings, enricher, load_routes(DEFAULT_ROUTES), "other")
-
-
 @pytest.fixture
 def stage():
     settings = Settings(max_text_chars=300)
-    return EnrichStage(settings, analyser(settings, CountingEnricher()))
+    return EnrichStage(settings, ContentAnalyser(settings, CountingEnricher()))
 
 
 def record(post: RawPost | bytes, offset: int, partition: int = 0) -> RawRecord:
@@ -98,7 +93,7 @@ def test_scores_do_not_depend_on_the_order_partitions_are_read_in():
     records = [record(p, i) for i, p in enumerate(generate(seed=7, count=600))]
 
     def scores(order: list[int]) -> dict[str, tuple]:
-        stage = EnrichStage(Settings(), analyser(Settings(), LexicalEnricher.load()))
+        stage = EnrichStage(Settings(), ContentAnalyser(Settings(), LexicalEnricher.load()))
         out = {}
         for start in range(0, len(order), 256):
             for post in stage.process([records[i] for i in order[start : start + 256]]).enriched:

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from pipeline.analysis import ContentAnalyser
-from pipeline.models.enricher import DEFAULT_ROUTES, DEFAULT_TAXONOMY
-from pipeline.models.routes import load_routes
+from pipeline.models.enricher import DEFAULT_TAXONOMY
 from pipeline.models.taxonomy import load_taxonomy
 from pipeline.schemas import RawPost
 from pipeline.settings import Settings
@@ -18,7 +17,7 @@ T0 = datetime(2015, 2, 8, 10, tzinfo=timezone.utc)
 
 @pytest.fixture
 def analyser(learned):
-    return ContentAnalyser(Settings(), learned, load_routes(DEFAULT_ROUTES), load_taxonomy(DEFAULT_TAXONOMY).fallback_topic)
+    return ContentAnalyser(Settings(), learned)
 
 
 def analyse(analyser, texts, source="weibo"):
