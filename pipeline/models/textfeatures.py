@@ -26,8 +26,9 @@ from scipy import sparse
 N_FEATURES = 1 << 20
 NGRAM_MAX = 3
 TEXT_CHARS = 1000  # a long article contributes its head only
+NGRAM_CHARS = 400  # n-grams of its first characters: the lead carries the tone (and costs the fit less)
 MIN_DF = 2
-CONFIG = f"char1-{NGRAM_MAX}-hash{N_FEATURES}-head{TEXT_CHARS}-tfidf-sublinear-mindf{MIN_DF}"
+CONFIG = f"char1-{NGRAM_MAX}-hash{N_FEATURES}-ngrams{NGRAM_CHARS}-head{TEXT_CHARS}-tfidf-sublinear-mindf{MIN_DF}"
 """In the build recipe: a change retrains every head."""
 
 _SEPARATOR = 0  # code point between two texts of a batch; no n-gram spans it
@@ -50,6 +51,7 @@ class Batch:
 
     codepoints: np.ndarray  # uint64
     rows: np.ndarray  # the text each code point belongs to
+    positions: np.ndarray  # the code point's index in its text
     texts: list[str]
 
     @classmethod
@@ -58,14 +60,16 @@ class Batch:
         lengths = np.fromiter((len(t) + 1 for t in heads), dtype=np.int64, count=len(heads))
         joined = "\x00".join(heads) + "\x00"
         codepoints = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
-        return cls(codepoints, np.repeat(np.arange(len(heads)), lengths), heads)
+        starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        return cls(codepoints, np.repeat(np.arange(len(heads)), lengths), np.arange(len(codepoints)) - starts, heads)
 
 
 def ngram_counts(batch: Batch) -> sparse.csr_matrix:
-    """(texts, N_FEATURES) counts of every character 1..NGRAM_MAX-gram, hashed."""
+    """(texts, N_FEATURES) counts of every character 1..NGRAM_MAX-gram starting in a text's first
+    NGRAM_CHARS characters, hashed."""
     cps = batch.codepoints
     hashed = cps.copy()
-    valid = cps != _SEPARATOR
+    valid = (cps != _SEPARATOR) & (batch.positions < NGRAM_CHARS)
     rows, cols = [], []
     for n in range(1, NGRAM_MAX + 1):
         if n > 1:

@@ -63,3 +63,10 @@ def test_token_embeddings_average_known_pieces_and_ignore_the_rest():
 def test_odd_texts_do_not_raise(text):
     row = ngram_counts(Batch.of([text, "ok"]))
     assert row.shape[0] == 2 and row[1].nnz > 0
+
+
+def test_ngrams_come_from_the_lead_of_a_long_text():
+    from pipeline.models.textfeatures import NGRAM_CHARS
+
+    lead = "好" * NGRAM_CHARS
+    assert (ngram_counts(Batch.of([lead + "差评" * 50])) != ngram_counts(Batch.of([lead]))).nnz == 3  # 好差, 好好差, 好差评
