@@ -19,6 +19,7 @@ import statistics
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -155,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=1024, help="posts per classify() call (an enrich batch)")
     parser.add_argument("--naive-seconds", type=float, default=20.0)
     parser.add_argument("--skip-accuracy", action="store_true", help="posts/s only")
+    parser.add_argument("--held-out-cap", type=int, default=None,
+                        help="score at most this many texts of each held-out set (a fixed-seed subsample)")
     args = parser.parse_args(argv)
 
     learned = LearnedEnricher.load(args.model_dir, DEFAULT_TAXONOMY)
@@ -184,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'held-out set':<32} {'metric':<18} {'learned':>8} {'transformer':>11} {'difference':>10}"
           "   (target: learned >= transformer - 0.02)")
     for held_out in held_out_sets():
+        if args.held_out_cap and len(held_out.texts) > args.held_out_cap:
+            keep = sorted(random.Random(datasets.SEED).sample(range(len(held_out.texts)), args.held_out_cap))
+            held_out = replace(held_out, texts=[held_out.texts[i] for i in keep],
+                               labels=[held_out.labels[i] for i in keep], name=f"{held_out.name} ({args.held_out_cap})")
         scores = {}
         for name, cls in (("learned", LearnedEnricher), ("transformer", TransformerEnricher)):
             tier = tiers[name] if held_out.taxonomy == DEFAULT_TAXONOMY else cls.load(args.model_dir, held_out.taxonomy)

@@ -42,8 +42,8 @@ SENTIMENT_LEXICON = "sentiment_lexicon.json"
 MANIFEST = "manifest.json"
 # Zero-shot topics over the token embeddings (their similarities are on another scale than
 # e5's sentence embeddings): chosen on the BBC training part, as e5's were.
-TOKEN_TOPIC_TEMPERATURE = 20.0
-TOKEN_TOPIC_KEYWORD_BOOST = 0.75
+TOKEN_TOPIC_TEMPERATURE = 10.0
+TOKEN_TOPIC_KEYWORD_BOOST = 3.0
 E5_FEATURE_SCALE = 1.0  # the transformer tier's heads read [learned features | scale x e5 embedding]
 EWMA_ALPHA = 0.3
 

@@ -21,7 +21,7 @@ from pipeline.models.linear import SoftmaxHead
 from pipeline.models.routes import Routes
 
 HEAD_FILE = ".head.npz"  # <tier dir>/<head name><suffix>
-EMOTICON_WEIGHT = 1.5
+EMOTICON_WEIGHT = 2.0
 
 
 class SentimentHeads:
