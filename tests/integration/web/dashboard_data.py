@@ -36,7 +36,7 @@ def make_post(
         countries=rng.sample(COUNTRIES, rng.randint(0, 2)), organisations=[], content_hash=f"h{number}",
         is_repost=False, repost_of=None, topic=rng.choice(TOPICS), secondary_topic="general", topic_score=0.8,
         sentiment_score=score, sentiment_label=label,
-        model_path=rng.choices(("transformer", "lexical", "cache"), (8, 2, 1))[0],
+        model_path=rng.choices(("learned", "transformer", "lexical"), (8, 2, 1))[0],
         metrics=PostMetrics(pageviews=rng.randint(0, 5000)), received_at=created_at + timedelta(seconds=1),
         processed_at=created_at + timedelta(seconds=3),
     )  # fmt: skip
