@@ -32,7 +32,7 @@ MODEL_CACHE ?= $(HOME)/.cache/pd-monitor/models
 models: install
 	@mkdir -p $(MODEL_CACHE)
 	@[ -e models/build ] || ln -s $(MODEL_CACHE) models/build
-	$(PY) -m pipeline.models.build --model-dir models/build
+	$(PY) -m pipeline.modelbuild.build --model-dir models/build
 
 run: install models
 	$(PY) -m pipeline run
@@ -48,7 +48,7 @@ test-faults: install
 	$(PY) -m pytest tests/faults
 
 eval: install models
-	$(PY) -m pipeline.models.evaluate
+	$(PY) -m pipeline.modelbuild.evaluate
 
 bench: install models
 	$(PY) -m bench.pipeline

@@ -9,12 +9,15 @@ that does no work) and the content rules are tested without it.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
+import xxhash
+
 from pipeline.models.enricher import Enrichment
+from pipeline.models.routes import Routes, load_routes
+from pipeline.models.taxonomy import load_taxonomy
 from pipeline.schemas import RawPost
 from pipeline.settings import Settings
 from pipeline.transforms import Normalised, RepostDetector, RepostMatch, ResultCache, normalise
@@ -37,59 +40,70 @@ class Analyser(Protocol):
     def read(self, post: RawPost) -> Reading:
         """Per post; an exception costs that post only (it is dead-lettered as processing_error)."""
 
-    def classify(self, readings: Sequence[Reading], deadline_s: float) -> list[Enrichment]:
-        """Topic and sentiment of a batch, one per reading, within about `deadline_s` of model time."""
+    def classify(self, readings: Sequence[Reading], deadline: float | None) -> list[Enrichment]:
+        """Topic and sentiment of a batch, one per reading. `deadline` is the `time.monotonic()`
+        instant the stage computed for the batch (`ENRICH_DEADLINE_S` after it started); only a
+        tier that can fall behind (the transformer) looks at it."""
 
 
 class Enricher(Protocol):
-    """What the analyser needs of a model: `pipeline.models.enricher.Enricher` or `LexicalEnricher`."""
+    """What the analyser needs of a model tier (`pipeline.models.enricher`)."""
 
     def enrich(
-        self, texts: Sequence[str], langs: Sequence[str], *, deadline_s: float | None = None
+        self, texts: Sequence[str], langs: Sequence[str], kinds: Sequence[str], *, deadline: float | None = None
     ) -> list[Enrichment]: ...
 
 
 class ContentAnalyser:
-    """The production analyser: `normalise`, repost detection and the model, which scores each
-    text once: an exact copy reuses the result of the post it copies."""
+    """The production analyser: `normalise`, repost detection and the model tier, which scores
+    each distinct (text, language, kind) once.
 
-    def __init__(self, settings: Settings, enricher: Enricher):
+    A post whose normalised text is empty (a bare link, "转发微博") is not scored: it is neutral,
+    in the taxonomy's fallback topic, with `model_path = "empty"`. Any other text, however short
+    or odd (emoji only, mixed scripts), goes to the model.
+    """
+
+    def __init__(self, settings: Settings, enricher: Enricher, routes: Routes | None = None):
+        """`routes` defaults to the settings' route table (`ROUTES_PATH`)."""
         self.enricher = enricher
+        self.routes = routes or load_routes(settings.routes_path)
         self.reposts = RepostDetector(capacity=settings.dedupe_capacity)
-        self.results_by_post: ResultCache[str, Enrichment] = ResultCache(settings.dedupe_capacity)
+        self.results_by_text: ResultCache[int, Enrichment] = ResultCache(settings.dedupe_capacity)
+        self.empty = Enrichment(load_taxonomy(settings.taxonomy_path).fallback_topic, "", 0.0, 0.0, "neutral", "empty")
 
     def read(self, post: RawPost) -> Reading:
         norm = normalise(post)
         return Reading(post, norm, self.reposts.check(post.id, norm.text_norm, norm.content_hash))
 
-    def classify(self, readings: Sequence[Reading], deadline_s: float) -> list[Enrichment]:
-        """A near duplicate (a repost with a comment) is marked as a repost but scored on its own
-        text: were it to reuse its original's scores, they would depend on which of the two the
-        worker happened to read first, and a replay would not reproduce the live results.
+    def classify(self, readings: Sequence[Reading], deadline: float | None) -> list[Enrichment]:
+        """A repost reuses its original's result only where the model would see the same input
+        (text, language and kind), so the result never depends on which copy came first, and a
+        replay reproduces the live scores whatever order it reads partitions in. A near
+        duplicate (a repost with a comment) is marked as a repost but scored on its own text.
         """
-        started = time.monotonic()
         results: list[Enrichment | None] = [None] * len(readings)
-        copies: list[tuple[int, int]] = []  # (repost index, index of its original in this batch)
-        index_in_batch: dict[str, int] = {}
-        fresh_index, fresh_texts, fresh_langs = [], [], []
+        pending: dict[int, list[int]] = {}  # input key -> indexes in the batch
+        texts, langs, kinds = [], [], []
         for i, reading in enumerate(readings):
-            index_in_batch[reading.post.id] = i
-            repost_of = reading.repost_of if reading.repost is not None and reading.repost.exact else None
-            known = self.results_by_post.get(repost_of) if repost_of else None
+            text, lang = reading.norm.text_norm, reading.norm.lang
+            if not text.strip():
+                results[i] = self.empty
+                continue
+            kind = self.routes.kind(reading.post.source)
+            key = xxhash.xxh3_64_intdigest(f"{lang}\x00{kind}\x00{text}".encode("utf-8", "surrogatepass"))
+            known = self.results_by_text.get(key)
             if known is not None:
-                results[i] = replace(known, model_path="cache")
-            elif repost_of in index_in_batch:
-                copies.append((i, index_in_batch[repost_of]))
+                results[i] = known
+            elif key in pending:
+                pending[key].append(i)
             else:
-                fresh_index.append(i)
-                fresh_texts.append(reading.norm.text_norm)
-                fresh_langs.append(reading.norm.lang)
-        if fresh_texts:
-            budget = max(0.0, deadline_s - (time.monotonic() - started))
-            for i, result in zip(fresh_index, self.enricher.enrich(fresh_texts, fresh_langs, deadline_s=budget)):
-                results[i] = result
-        for i, original in copies:
-            results[i] = replace(results[original], model_path="cache")
-        for reading, result in zip(readings, results):
-            self.results_by_post.put(reading.post.id, result)
+                pending[key] = [i]
+                texts.append(text)
+                langs.append(lang)
+                kinds.append(kind)
+        if texts:
+            for (key, rows), result in zip(pending.items(), self.enricher.enrich(texts, langs, kinds, deadline=deadline)):
+                self.results_by_text.put(key, result)
+                for i in rows:
+                    results[i] = result
         return results  # type: ignore[return-value]

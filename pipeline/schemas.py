@@ -147,7 +147,9 @@ class EnrichedPost(Message, kw_only=True):
     topic_score: float
     sentiment_score: Annotated[float, msgspec.Meta(ge=-1.0, le=1.0)]
     sentiment_label: Literal["negative", "neutral", "positive"]
-    model_path: Literal["transformer", "lexical", "cache"]
+    # the model that scored the post (a repost carries its original's); "cache" is no longer
+    # written but still valid in v1, "empty" marks a text with nothing left to score
+    model_path: Literal["learned", "transformer", "lexical", "cache", "empty"]
     metrics: PostMetrics
     received_at: UtcDatetime
     processed_at: UtcDatetime

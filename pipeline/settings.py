@@ -87,10 +87,16 @@ class Settings(BaseSettings):
         20_000, ge=1, description="Max posts per alert-engine batch; its snapshot is saved once per batch."
     )
     enrich_deadline_s: float = Field(
-        0.5, gt=0, description="Transformer time budget per batch; the rest of the batch goes to the lexical model."
+        0.5,
+        gt=0,
+        description="With ENRICHER=transformer: its time budget per batch; the rest of the batch takes the learned model.",
     )
-    enricher: Literal["auto", "transformer", "lexical"] = Field(
-        "auto", description="auto = transformer when models/build exists, else lexical."
+    enricher: Literal["auto", "learned", "transformer", "lexical"] = Field(
+        "auto",
+        description=(
+            "Model tier: learned (every post), transformer (second tier, where cores allow), lexical (no model files);"
+            " auto = learned when models/build exists, else lexical."
+        ),
     )
     dedupe_capacity: int = Field(200_000, ge=1000, description="Post ids remembered per worker for duplicate checks.")
     worker_stages: Annotated[tuple[Stage, ...], NoDecode] = Field(
@@ -106,6 +112,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(PROJECT_ROOT / "var", description="Embedded broker/ClickHouse state and logs.")
     model_dir: Path = Field(PROJECT_ROOT / "models" / "build", description="Converted encoder + trained heads.")
     taxonomy_path: Path = Field(PROJECT_ROOT / "models" / "taxonomy.yaml", description="Topic taxonomy (YAML).")
+    routes_path: Path = Field(
+        PROJECT_ROOT / "models" / "routes.yaml",
+        description="Which sentiment head scores a post, by its kind (source) and language (YAML).",
+    )
     topic_examples_path: Path | None = Field(
         None, description="JSONL of {text, label} examples that refine the zero-shot topic classifier."
     )

@@ -122,8 +122,8 @@ class EnrichStage:
             if reading is not None:
                 accepted.append((record, reading))
 
-        deadline_s = self.settings.enrich_deadline_s - (time.monotonic() - started)
-        results = self._classify_isolating(accepted, deadline_s, out)
+        deadline = started + self.settings.enrich_deadline_s  # the batch's one budget, on one clock
+        results = self._classify_isolating(accepted, deadline, out)
         processed_at = datetime.now(timezone.utc)
         for (record, reading), result in results:
             try:
@@ -146,24 +146,22 @@ class EnrichStage:
         return self.analyser.read(decoded)
 
     def _classify_isolating(
-        self, accepted: list[tuple[RawRecord, Reading]], deadline_s: float, out: EnrichOutput
+        self, accepted: list[tuple[RawRecord, Reading]], deadline: float, out: EnrichOutput
     ) -> list[tuple[tuple[RawRecord, Reading], Enrichment]]:
         """The models score a whole batch at once; should they raise, the batch is halved until
-        the post they cannot take is alone, and only that one is dead-lettered."""
+        the post they cannot take is alone, and only that one is dead-lettered. The halves keep
+        the batch's deadline (a `time.monotonic()` instant)."""
         if not accepted:
             return []
-        started = time.monotonic()
         try:
-            return list(zip(accepted, self.analyser.classify([reading for _, reading in accepted], deadline_s)))
+            return list(zip(accepted, self.analyser.classify([reading for _, reading in accepted], deadline)))
         except Exception as exc:
             if len(accepted) == 1:
                 log.exception("classifying %s failed", accepted[0][1].post.id)
                 out.dead.append(dead_letter_for(Rejection.of_exception(exc), accepted[0][0]))
                 return []
-        remaining = max(0.0, deadline_s - (time.monotonic() - started))
         half = len(accepted) // 2
-        first = self._classify_isolating(accepted[:half], remaining / 2, out)
-        return first + self._classify_isolating(accepted[half:], remaining / 2, out)
+        return self._classify_isolating(accepted[:half], deadline, out) + self._classify_isolating(accepted[half:], deadline, out)
 
     @staticmethod
     def _build(reading: Reading, result: Enrichment, received_at: datetime, processed_at: datetime) -> EnrichedPost:

@@ -24,15 +24,19 @@ log = logging.getLogger(__name__)
 
 
 def load_analyser(settings: Settings) -> ContentAnalyser:
-    """The transformer path when its artefacts are built (`make models`), else the lexical model."""
-    from pipeline.models.enricher import MANIFEST, Enricher, LexicalEnricher
+    """The model tier `ENRICHER` names (auto: the learned model once `make models` has built it,
+    else the lexical model)."""
+    from pipeline.models.enricher import MANIFEST, LearnedEnricher, LexicalEnricher, TransformerEnricher
 
     built = (settings.model_dir / MANIFEST).exists()
-    if settings.enricher == "transformer" or (settings.enricher == "auto" and built):
-        model = Enricher.load(settings.model_dir, settings.taxonomy_path, examples_path=settings.topic_examples_path)
+    common = {"examples_path": settings.topic_examples_path}
+    if settings.enricher == "transformer":
+        model = TransformerEnricher.load(settings.model_dir, settings.taxonomy_path, **common)
+    elif settings.enricher == "learned" or (settings.enricher == "auto" and built):
+        model = LearnedEnricher.load(settings.model_dir, settings.taxonomy_path, **common)
     else:
         log.warning("using the lexical enricher (ENRICHER=%s, models built: %s)", settings.enricher, built)
-        model = LexicalEnricher.load(settings.taxonomy_path, settings.model_dir, examples_path=settings.topic_examples_path)
+        model = LexicalEnricher.load(settings.taxonomy_path, settings.model_dir, **common)
     return ContentAnalyser(settings, model)
 
 

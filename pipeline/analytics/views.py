@@ -150,15 +150,16 @@ LIMIT 50""",
         f"""
 SELECT {_BUCKET} AS t,
        sum(rows) * 60 / greatest({{bucket:UInt32}}, 60) AS posts_per_min,
+       sumIf(rows, model_path = 'learned') / sum(rows) AS learned_share,
        sumIf(rows, model_path = 'transformer') / sum(rows) AS transformer_share,
        sumIf(rows, model_path = 'lexical') / sum(rows) AS lexical_share,
-       sumIf(rows, model_path = 'cache') / sum(rows) AS cache_share,
+       sumIf(rows, model_path = 'empty') / sum(rows) AS empty_share,
        sum(lag_ms_sum) / sum(rows) / 1000 AS mean_lag_s
 FROM {{db}}.processing_by_minute
 WHERE {_RANGE}
 GROUP BY t
 ORDER BY t""",
-        ("t", "posts_per_min", "transformer_share", "lexical_share", "cache_share", "mean_lag_s"),
+        ("t", "posts_per_min", "learned_share", "transformer_share", "lexical_share", "empty_share", "mean_lag_s"),
     ),
     View(
         "watch_detail",

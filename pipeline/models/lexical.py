@@ -122,9 +122,39 @@ class SentimentResult:
     label: str
 
 
+class EmoticonCounter:
+    """Hits of the seed lexicon's emoticon codes (`[哈哈]`) and emoji, per polarity, in one regex pass."""
+
+    def __init__(self, emoticons: dict) -> None:
+        polarity = {term.lower(): 1 for term in emoticons.get("positive", [])}
+        polarity.update({term.lower(): -1 for term in emoticons.get("negative", [])})
+        self._polarity = polarity
+        terms = sorted(polarity, key=len, reverse=True)  # longest first: "[泪流满面]" before "[泪]"
+        self._pattern = re.compile("|".join(map(re.escape, terms))) if terms else None
+
+    def counts(self, text: str) -> tuple[int, int]:
+        """(negative hits, positive hits)."""
+        negative = positive = 0
+        if self._pattern is not None:
+            for hit in self._pattern.findall(text):
+                if self._polarity[hit] > 0:
+                    positive += 1
+                else:
+                    negative += 1
+        return negative, positive
+
+    def matrix(self, texts: Sequence[str]) -> np.ndarray:
+        """(texts, SENTIMENT_CLASSES) hits: negative hits, 0, positive hits."""
+        out = np.zeros((len(texts), len(SENTIMENT_CLASSES)), dtype=np.float32)
+        for i, text in enumerate(texts):
+            out[i, 0], out[i, 2] = self.counts(text)
+        return out
+
+
 class LexicalSentimentModel:
     def __init__(self, seed: dict, learned: NgramWeights | None = None) -> None:
         self.seed, self.learned = seed, learned
+        self.emoticons = EmoticonCounter(seed.get("emoticons", {}))
         self._matcher = TermMatcher([(t, polarity) for polarity, key in ((-1, "negative"), (1, "positive"))
                                      for terms in seed[key].values() for t in terms])
         self._negators = {t for terms in seed.get("negators", {}).values() for t in terms}
@@ -165,27 +195,8 @@ class LexicalSentimentModel:
             if self._negated(before):
                 polarity = -polarity
             seed[1 + polarity] += SEED_WEIGHT
+        negative, positive = self.emoticons.counts(lowered)
+        seed[0] += SEED_WEIGHT * negative
+        seed[2] += SEED_WEIGHT * positive
         learned = self.learned.scores(features(text)) if self.learned is not None else np.zeros(3)
         return seed, learned
-
-
-LEXICON_TEXT_CHARS = 300  # posts are short; long documents contribute their head only
-
-
-def learn_sentiment_lexicon(texts: Sequence[str], labels: Sequence[str], *, max_features: int = 40000,
-                            c: float = 0.5) -> NgramWeights:
-    """Logistic regression on binary n-gram features; its largest weights become the lexicon."""
-    from sklearn.feature_extraction.text import CountVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    texts = [t[:LEXICON_TEXT_CHARS] for t in texts]
-    vec = CountVectorizer(analyzer=features, binary=True, min_df=3)
-    x = vec.fit_transform(texts)
-    clf = LogisticRegression(C=c, max_iter=1000, class_weight="balanced")
-    clf.fit(x, labels)
-    order = [list(clf.classes_).index(k) for k in SENTIMENT_CLASSES]
-    coef, bias = clf.coef_[order], clf.intercept_[order]
-    names = vec.get_feature_names_out()
-    keep = np.argsort(-np.abs(coef).max(axis=0))[:max_features]
-    return NgramWeights(SENTIMENT_CLASSES, bias, {str(names[i]): coef[:, i] for i in keep})
-

@@ -107,12 +107,16 @@ def parse_taxonomy(doc, source: str = "<taxonomy>") -> Taxonomy:
     return Taxonomy(tuple(topics), tuple(leaves), fallback)
 
 
-def load_taxonomy(path: Path) -> Taxonomy:
+def read_config(path: Path, error: type[ValueError], what: str):
+    """The YAML document of a model config file; a missing or malformed file raises `error` saying which."""
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise TaxonomyError(f"taxonomy file not found: {path}") from None
+        raise error(f"{what} file not found: {path}") from None
     except yaml.YAMLError as exc:
-        raise TaxonomyError(f"{path}: invalid YAML: {exc}") from None
-    return parse_taxonomy(doc, str(path))
+        raise error(f"{path}: invalid YAML: {exc}") from None
+
+
+def load_taxonomy(path: Path) -> Taxonomy:
+    return parse_taxonomy(read_config(path, TaxonomyError, "taxonomy"), str(path))

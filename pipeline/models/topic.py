@@ -71,15 +71,18 @@ class LeafAggregator:
 
 
 class TopicClassifier:
-    def __init__(self, taxonomy: Taxonomy, head: SoftmaxHead) -> None:
-        self.taxonomy, self.head = taxonomy, head
+    def __init__(self, taxonomy: Taxonomy, head: SoftmaxHead, *, keyword_boost: float = KEYWORD_BOOST) -> None:
+        self.taxonomy, self.head, self.keyword_boost = taxonomy, head, keyword_boost
         self._aggregate = LeafAggregator(taxonomy, head.classes)
         self._keywords = KeywordScorer(taxonomy)
         if tuple(head.classes) != tuple(taxonomy.leaf_ids):
             raise ValueError("head classes must be the taxonomy leaves, in order")
 
     @classmethod
-    def zero_shot(cls, taxonomy: Taxonomy, embed: Embed) -> "TopicClassifier":
+    def zero_shot(cls, taxonomy: Taxonomy, embed: Embed, *, temperature: float = TEMPERATURE,
+                  keyword_boost: float = KEYWORD_BOOST) -> "TopicClassifier":
+        """`temperature` and `keyword_boost` depend on the embedding's similarity scale: the
+        defaults are e5's, chosen on the BBC training part."""
         texts, owners = [], []
         for i, leaf in enumerate(taxonomy.leaves):
             for description in leaf.descriptions.values():
@@ -89,18 +92,18 @@ class TopicClassifier:
         owners_arr = np.array(owners)
         protos = np.stack([vectors[owners_arr == i].mean(axis=0) for i in range(len(taxonomy.leaves))])
         protos /= np.linalg.norm(protos, axis=1, keepdims=True)
-        head = SoftmaxHead(tuple(taxonomy.leaf_ids), (protos * TEMPERATURE).astype(np.float32),
+        head = SoftmaxHead(tuple(taxonomy.leaf_ids), (protos * temperature).astype(np.float32),
                            np.zeros(len(taxonomy.leaves), dtype=np.float32))
-        return cls(taxonomy, head)
+        return cls(taxonomy, head, keyword_boost=keyword_boost)
 
     def with_examples(self, embeddings: np.ndarray, labels: Sequence[str]) -> "TopicClassifier":
         """A new classifier whose head is trained on the examples, anchored at the current head."""
         head = fit_softmax(embeddings, labels, self.head.classes, init=self.head, l2=1e-4, steps=200)
-        return TopicClassifier(self.taxonomy, head)
+        return TopicClassifier(self.taxonomy, head, keyword_boost=self.keyword_boost)
 
     def predict(self, embeddings: np.ndarray, texts: Sequence[str]) -> list[TopicPrediction]:
-        """Leaf logits = head(embedding) + KEYWORD_BOOST * keyword hits, softmaxed and aggregated."""
-        logits = self.head.logits(embeddings) + KEYWORD_BOOST * self._keywords.hits_matrix(texts)
+        """Leaf logits = head(embedding) + keyword_boost * keyword hits, softmaxed and aggregated."""
+        logits = self.head.logits(embeddings) + self.keyword_boost * self._keywords.hits_matrix(texts)
         logits -= logits.max(axis=1, keepdims=True)
         proba = np.exp(logits)
         return self._aggregate(proba / proba.sum(axis=1, keepdims=True))

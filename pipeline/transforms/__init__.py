@@ -1,13 +1,12 @@
 """Broker-free per-post transforms run before model inference.
 
-Per raw post the enrich stage (through `pipeline.analysis`) does::
+Per raw post the analyser (`pipeline.analysis.ContentAnalyser`) does::
 
     norm = normalise(post)                                  # text_norm, lang, urls, entities, hash
-    match = detector.check(post.id, norm.text_norm, norm.content_hash)
-    outputs = cache.get(match.first_id) if match else None  # reuse: no second inference
-    ...infer when outputs is None, then cache.put(post.id, outputs)
+    match = detector.check(post.id, norm.text_norm, norm.content_hash)   # is_repost, repost_of
 
-with one `RepostDetector` and one `ResultCache` per worker (bounded, deterministic on replay).
+and keeps the model's results in a `ResultCache` (the one bounded LRU map of the code base)
+keyed by what the model reads, so an exact repost is never scored twice.
 """
 
 from pipeline.transforms.dedupe import RepostDetector, RepostMatch, ResultCache

@@ -8,7 +8,7 @@ const REFRESH_MS = Math.max(1000, Number(query.get("refresh")) || 5000);
 const TOP_SERIES = 8; // volume charts: the biggest series, the rest summed as "other"
 const SENTIMENT_SERIES = 6; // sentiment charts: lines for the biggest series only
 const WATCH_KEYS = 4;
-const PATH_COLOURS = { transformer: "#4e79a7", lexical: "#f28e2b", cache: "#59a14f" };
+const PATH_COLOURS = { learned: "#59a14f", transformer: "#4e79a7", lexical: "#f28e2b", empty: "#bab0ac" };
 const REST = { name: "\u0000rest", colour: "#cfd5de" }; // the summed smaller series (never a real name)
 // Points per time series: coarser for sentiment, whose per-bucket means are noisy on few posts.
 const POINTS = {

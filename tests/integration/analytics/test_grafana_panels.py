@@ -49,7 +49,7 @@ def filled(sink):
         posts.append(make_post(
             f"p{i}", NOW - timedelta(minutes=2 * i), source=("wechat", "weibo", "x")[i % 3],
             topic=TOPICS[i % len(TOPICS)], secondary_topic=f"sub{i % 5}", countries=[["RU"], ["CN", "US"], []][i % 3],
-            sentiment_label=label, sentiment_score=LABELS[label], model_path=("transformer", "lexical", "cache")[i % 3],
+            sentiment_label=label, sentiment_score=LABELS[label], model_path=("learned", "transformer", "lexical")[i % 3],
             pageviews=10 * i, looking_at=i, received_at=NOW, processed_at=NOW,
         ))  # fmt: skip
     sink.insert_posts(posts)

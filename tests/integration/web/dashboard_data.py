@@ -35,7 +35,7 @@ def make_post(
         account=rng.choice(("embassy", "mfa", "")), title=None, url=f"https://example.org/post/{number}", text=text,
         text_norm=text.lower(), countries=rng.sample(COUNTRIES, rng.randint(0, 2)), content_hash=f"h{number}",
         topic=rng.choice(TOPICS), secondary_topic="general", topic_score=0.8, sentiment_score=score,
-        sentiment_label=label, model_path=rng.choices(("transformer", "lexical", "cache"), (8, 2, 1))[0],
+        sentiment_label=label, model_path=rng.choices(("learned", "transformer", "lexical"), (8, 2, 1))[0],
         pageviews=rng.randint(0, 5000), processed_at=created_at + timedelta(seconds=3),
     )  # fmt: skip
 

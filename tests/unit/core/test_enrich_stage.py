@@ -1,7 +1,8 @@
-"""The enrich stage's per-batch work, without a broker: validation, duplicates, reposts, fallback."""
+"""The enrich stage's per-batch work, without a broker: validation, duplicates, reposts, the deadline."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -21,10 +22,12 @@ class CountingEnricher:
     def __init__(self):
         self.model = LexicalEnricher.load()
         self.seen: list[str] = []
+        self.deadlines: list[float | None] = []
 
-    def enrich(self, texts, langs, *, deadline_s=None):
+    def enrich(self, texts, langs, kinds, *, deadline=None):
         self.seen.extend(texts)
-        return self.model.enrich(texts, langs, deadline_s=deadline_s)
+        self.deadlines.append(deadline)
+        return self.model.enrich(texts, langs, kinds, deadline=deadline)
 
 
 @pytest.fixture
@@ -60,13 +63,20 @@ def test_a_repost_reuses_the_result_without_a_second_inference(stage):
         [record(post("1", ORIGINAL), 0), record(post("2", f"转发微博 //@路人甲: {ORIGINAL}"), 1)]
     )
     first, repost = out.enriched
-    assert repost.is_repost and repost.repost_of == "1" and repost.model_path == "cache"
+    assert repost.is_repost and repost.repost_of == "1" and repost.model_path == first.model_path == "lexical"
     assert (repost.topic, repost.sentiment_score) == (first.topic, first.sentiment_score)
     assert len(stage.analyser.enricher.seen) == 1
 
-    later = stage.enrich([record(post("3", ORIGINAL + "!!"), 2)])  # near-duplicate in a later batch
-    assert later.enriched[0].repost_of == "1" and later.enriched[0].model_path == "cache"
+    later = stage.enrich([record(post("3", f"RT @someone: {ORIGINAL}"), 2)])  # the same text, a later batch
+    assert later.enriched[0].repost_of == "1" and later.enriched[0].sentiment_score == first.sentiment_score
     assert len(stage.analyser.enricher.seen) == 1
+
+
+def test_the_batch_deadline_is_computed_once_from_the_settings(stage):
+    before = time.monotonic()
+    stage.enrich([record(post("1", ORIGINAL), 0)])
+    (deadline,) = stage.analyser.enricher.deadlines
+    assert before + stage.settings.enrich_deadline_s <= deadline <= time.monotonic() + stage.settings.enrich_deadline_s
 
 
 def test_a_near_duplicate_is_marked_but_scored_on_its_own_text(stage):

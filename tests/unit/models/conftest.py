@@ -1,12 +1,12 @@
-"""Session fixtures for the model tests: the built model directory (built once if missing)."""
+"""Session fixtures for the model tests: the built model directory (built once if missing) and its tiers."""
 from __future__ import annotations
 
 import os
 
 import pytest
 
-from pipeline.models.build import build
-from pipeline.models.enricher import DEFAULT_MODEL_DIR, DEFAULT_TAXONOMY, MANIFEST, Enricher
+from pipeline.modelbuild.build import build
+from pipeline.models.enricher import DEFAULT_MODEL_DIR, MANIFEST, LearnedEnricher, TransformerEnricher
 
 
 @pytest.fixture(scope="session")
@@ -19,5 +19,10 @@ def model_dir():
 
 
 @pytest.fixture(scope="session")
-def enricher(model_dir):
-    return Enricher.load(model_dir, DEFAULT_TAXONOMY, cache_size=1000)
+def learned(model_dir):
+    return LearnedEnricher.load(model_dir)
+
+
+@pytest.fixture(scope="session")
+def transformer(model_dir):
+    return TransformerEnricher.load(model_dir)

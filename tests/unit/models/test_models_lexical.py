@@ -1,7 +1,8 @@
 import pytest
 
 from pipeline.models.enricher import DEFAULT_SEED_LEXICON, DEFAULT_TAXONOMY, LexicalEnricher
-from pipeline.models.lexical import LexicalSentimentModel, LexicalTopicModel, features, naive_bayes_weights
+from pipeline.models.lexical import (EmoticonCounter, LexicalSentimentModel, LexicalTopicModel, features,
+                                     naive_bayes_weights)
 from pipeline.models.taxonomy import load_taxonomy
 from pipeline.models.terms import WORD, TermMatcher
 
@@ -92,11 +93,11 @@ def test_naive_bayes_weights_favour_the_right_class():
 
 def test_lexical_enricher_marks_rows_lexical(tmp_path):
     enricher = LexicalEnricher.load(DEFAULT_TAXONOMY, model_dir=tmp_path)  # nothing built there
-    rows = enricher.enrich(["Great news: the gas pipeline deal is signed!", "无关内容"], ["en", "zh"])
+    rows = enricher.enrich(["Great news: the gas pipeline deal is signed!", "无关内容"], ["en", "zh"], ["news", "social"])
     assert [r.model_path for r in rows] == ["lexical", "lexical"]
     assert rows[0].topic == "economic_trade_cooperation" and rows[0].sentiment_label == "positive"
     with pytest.raises(ValueError):
-        enricher.enrich(["a"], [])
+        enricher.enrich(["a"], [], ["social"])
 
 
 def test_term_matcher_counts_non_overlapping_cjk_hits_for_every_owner():
@@ -105,3 +106,17 @@ def test_term_matcher_counts_non_overlapping_cjk_hits_for_every_owner():
     hits = matcher.find(lowered, WORD.findall(lowered))
     assert sorted(owner for owner, _ in hits) == [0, 0, 1, 1, 2, 3]
     assert (2, "，真") in hits  # with the two characters before it, where negation is looked for
+
+
+def test_emoticon_codes_and_emoji_count_by_polarity_longest_code_first():
+    counter = EmoticonCounter({"positive": ["[哈哈]", "😊"], "negative": ["[泪]", "[泪流满面]", "😡"]})
+    assert counter.counts("好[哈哈][哈哈]😊") == (0, 3)
+    assert counter.counts("[泪流满面]😡 [泪]") == (3, 0)  # "[泪流满面]" is one code, not "[泪" + more
+    assert counter.counts("哈哈 泪 [unknown]") == (0, 0)
+    assert counter.matrix(["[哈哈]", "😡😡"]).tolist() == [[0, 0, 1], [2, 0, 0]]
+
+
+def test_the_seed_lexicon_reads_emoticons_as_sentiment():
+    model = LexicalSentimentModel.load(DEFAULT_SEED_LEXICON)
+    assert model.score("又是周一[泪][泪]").label == "negative"
+    assert model.score("又是周一[哈哈]").label == "positive"

@@ -1,12 +1,13 @@
-"""Tests of the transformer path; they use the built model directory (session fixture)."""
+"""Tests of the transformer tier; they use the built model directory (session fixture)."""
 import json
+import time
 
 import numpy as np
 import pytest
 
-from pipeline.models.convert import dequantize_q4
+from pipeline.modelbuild.convert import dequantize_q4
 from pipeline.models.encoder import E5Encoder
-from pipeline.models.enricher import DEFAULT_TAXONOMY, ENCODER_DIR, Enricher
+from pipeline.models.enricher import DEFAULT_TAXONOMY, ENCODER_DIR
 from pipeline.models.taxonomy import TaxonomyError, load_taxonomy
 from pipeline.models.topic import TopicClassifier, load_examples
 
@@ -42,8 +43,8 @@ def test_embeddings_are_semantic_across_languages(fp32_encoder):
 
 
 @pytest.fixture(scope="module")
-def zero_shot(enricher):
-    return TopicClassifier.zero_shot(load_taxonomy(DEFAULT_TAXONOMY), enricher.encoder.encode)
+def zero_shot(transformer):
+    return TopicClassifier.zero_shot(load_taxonomy(DEFAULT_TAXONOMY), transformer.encoder.encode)
 
 
 @pytest.mark.parametrize("text, topic", [
@@ -54,13 +55,13 @@ def zero_shot(enricher):
     ("The embassy will be closed on 4 November; consular services resume on Monday.", "other"),
     ("Посол России провёл переговоры с министром иностранных дел о санкциях.", "political_affairs"),
 ])
-def test_zero_shot_first_level_topic(zero_shot, enricher, text, topic):
-    [prediction] = zero_shot.predict(enricher.encoder.encode([text]), [text])
+def test_zero_shot_first_level_topic(zero_shot, transformer, text, topic):
+    [prediction] = zero_shot.predict(transformer.encoder.encode([text]), [text])
     assert prediction.topic == topic
-    assert enricher.taxonomy.leaf(prediction.secondary_topic).parent == topic
+    assert transformer.taxonomy.leaf(prediction.secondary_topic).parent == topic
 
 
-def test_examples_shift_classification(zero_shot, enricher, tmp_path):
+def test_examples_shift_classification(zero_shot, transformer, tmp_path):
     text = "Matryoshka dolls workshop at the embassy this Saturday"
     examples = tmp_path / "examples.jsonl"
     rows = [{"text": t, "label": "cultural_exchange"} for t in (
@@ -70,8 +71,8 @@ def test_examples_shift_classification(zero_shot, enricher, tmp_path):
         "The embassy is closed on Saturday", "Consular section opening hours change", "Visa office closed for the holiday")]
     examples.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
     labelled = load_examples(examples, zero_shot.taxonomy)
-    trained = zero_shot.with_examples(enricher.encoder.encode([t for t, _ in labelled]), [lab for _, lab in labelled])
-    x = enricher.encoder.encode([text])
+    trained = zero_shot.with_examples(transformer.encoder.encode([t for t, _ in labelled]), [lab for _, lab in labelled])
+    x = transformer.encoder.encode([text])
     before, after = zero_shot.head.proba(x)[0], trained.head.proba(x)[0]
     idx = zero_shot.head.classes.index("cultural_exchange")
     assert after[idx] > before[idx] + 0.1
@@ -85,53 +86,45 @@ def test_examples_with_unknown_labels_are_rejected(tmp_path):
         load_examples(path, load_taxonomy(DEFAULT_TAXONOMY))
 
 
-def test_transformer_sentiment_on_obvious_cases(enricher):
-    rows = enricher.enrich(["两国合作取得丰硕成果，令人振奋！", "骗子公司卷款跑路，数百名受害者血本无归。",
-                            "Terrible service, I hate it and will never come back.", "I love this, what a great day!",
-                            "Прекрасный концерт, огромное спасибо!", "Ужасная катастрофа, погибли люди."],
-                           ["zh", "zh", "en", "en", "ru", "ru"])
-    assert [r.sentiment_label for r in rows[1:4]] == ["negative", "negative", "positive"]
-    # zh is scored by the news head, whose "positive" (11 % of inews) is news-specific: a positive
-    # social post leans positive but is often labelled neutral (README, Models: known limits).
-    # ru has no training corpus: its heads transfer across languages. Both: the sign is asserted.
-    assert rows[0].sentiment_score > 0.3
+def test_transformer_sentiment_on_obvious_cases(transformer):
+    rows = transformer.enrich(["两国合作取得丰硕成果，令人振奋！", "骗子公司卷款跑路，数百名受害者血本无归。",
+                               "terrible service, i hate it and will never come back.", "i love this, what a great day!",
+                               "прекрасный концерт, огромное спасибо!", "ужасная катастрофа, погибли люди."],
+                              ["zh", "zh", "en", "en", "ru", "ru"], ["social"] * 6)
+    assert [r.sentiment_label for r in rows[:4]] == ["positive", "negative", "negative", "positive"]
+    # ru has no training corpus: its heads transfer across languages, so the sign is asserted
     assert rows[4].sentiment_score > 0.3 and rows[5].sentiment_score < -0.3
     assert all(r.model_path == "transformer" for r in rows)
 
 
-def test_cache_hit_and_in_batch_repost_marked_cache(model_dir):
-    enricher = Enricher.load(model_dir, DEFAULT_TAXONOMY, cache_size=10)
-    first = enricher.enrich(["普京会见中国外长", "普京会见中国外长", "New gas pipeline opens"], ["zh", "zh", "en"])
-    assert [r.model_path for r in first] == ["transformer", "cache", "transformer"]
-    again = enricher.enrich(["New gas pipeline opens"], ["en"])
-    assert again[0].model_path == "cache"
-    assert again[0].topic == first[2].topic and again[0].sentiment_score == first[2].sentiment_score
-
-
-def test_deadline_overflow_goes_lexical(enricher):
-    texts = [f"Embassy notice number {i}: consular office closed on Monday" for i in range(40)]
-    enricher.seconds_per_post = 0.01  # pretend the transformer needs 10 ms a post
-    rows = enricher.enrich(texts, ["en"] * len(texts), deadline_s=0.1)
+def test_deadline_overflow_goes_to_the_learned_tier(transformer, learned):
+    texts = [f"embassy notice number {i}: consular office closed on monday" for i in range(40)]
+    transformer.seconds_per_post = 0.01  # pretend the transformer needs 10 ms a post
+    rows = transformer.enrich(texts, ["en"] * len(texts), ["social"] * len(texts), deadline=time.monotonic() + 0.1)
     paths = [r.model_path for r in rows]
     assert 0 < paths.count("transformer") <= 10
-    assert paths.count("lexical") == len(texts) - paths.count("transformer")
-    assert all(r.topic == "other" for r in rows if r.model_path == "lexical")
-    assert enricher.enrich(["brand new text"], ["en"], deadline_s=0.0)[0].model_path == "lexical"
+    assert paths.count("learned") == len(texts) - paths.count("transformer")
+    overflow = [i for i, p in enumerate(paths) if p == "learned"]
+    alone = learned.enrich([texts[i] for i in overflow], ["en"] * len(overflow), ["social"] * len(overflow))
+    assert [rows[i] for i in overflow] == alone  # exactly what the learned tier answers
+    past = transformer.enrich(["brand new text"], ["en"], ["social"], deadline=time.monotonic() - 1)
+    assert past[0].model_path == "learned"
 
 
 def test_build_is_cached_and_manifest_checksums_hold(model_dir):
-    from pipeline.models.build import build, verify
+    from pipeline.modelbuild.build import build, verify
 
     manifest = build(model_dir)  # second call: must not rebuild, must return the same manifest
     assert manifest == json.loads((model_dir / "manifest.json").read_text())
     assert verify(model_dir, manifest["files"])
-    assert {"e5-small/model.safetensors", "e5-small/tokenizer.json", "sentiment_lexicon.json"} <= set(manifest["files"])
+    assert {"e5-small/model.safetensors", "learned/zh_social.head.npz", "transformer/zh_news.head.npz",
+            "sentiment_lexicon.json"} <= set(manifest["files"])
 
 
-def test_enrichment_values_are_in_range(enricher):
-    rows = enricher.enrich(["俄罗斯驻华大使馆举办新年招待会。", "Visa rules change next month.", "Фестиваль русского кино."],
-                           ["zh", "en", "ru"])
+def test_enrichment_values_are_in_range(transformer):
+    rows = transformer.enrich(["俄罗斯驻华大使馆举办新年招待会。", "visa rules change next month.", "фестиваль русского кино."],
+                              ["zh", "en", "ru"], ["news", "social", "social"])
     for row in rows:
-        assert row.topic in enricher.taxonomy.topics
+        assert row.topic in transformer.taxonomy.topics
         assert 0.0 <= row.topic_score <= 1.0 and -1.0 <= row.sentiment_score <= 1.0
         assert row.sentiment_label in ("negative", "neutral", "positive")

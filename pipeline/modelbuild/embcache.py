@@ -6,14 +6,14 @@ never serve stale vectors.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import xxhash
 
 from pipeline.models.encoder import E5Encoder
 
-CHUNK = 512
+CHUNK = 1024
 
 
 class EmbeddingCache:
@@ -25,7 +25,9 @@ class EmbeddingCache:
             with np.load(self.path) as z:
                 self._vectors = dict(zip(z["keys"].tolist(), z["vectors"]))
 
-    def encode(self, texts: Sequence[str], prefix: str, *, progress: str | None = None) -> np.ndarray:
+    def encode(self, texts: Sequence[str], prefix: str, *,
+               progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Vectors of `texts`; `progress(done, total)` after each chunk the encoder embedded."""
         keys = [xxhash.xxh3_64_intdigest((prefix + t).encode("utf-8")) for t in texts]
         missing = list(dict.fromkeys(k for k in keys if k not in self._vectors))
         if missing:
@@ -34,9 +36,9 @@ class EmbeddingCache:
                 chunk = missing[start:start + CHUNK]
                 vectors = self.encoder.encode([text_of[k] for k in chunk], prefix)
                 self._vectors.update(zip(chunk, vectors))
+                self._save()  # an interrupted build keeps what it embedded
                 if progress:
-                    print(f"  {progress}: embedded {min(start + CHUNK, len(missing))}/{len(missing)}", flush=True)
-            self._save()
+                    progress(min(start + CHUNK, len(missing)), len(missing))
         if not keys:
             return np.zeros((0, self.encoder.dim), dtype=np.float32)
         return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
